@@ -291,4 +291,25 @@ const eng_chat_format *eng_chat_format_by_name(const char *name);
 /* The whole table, for listing. */
 const eng_chat_format *eng_chat_format_at(size_t i); /* NULL past the end */
 
+// ---- synthetic models (dwell debug mkmodel) ----
+
+/* What eng_mkmodel writes: a llama- or qwen2-shaped model with random weights ("test"-style
+ * init: std about 1/sqrt(fan_in), norms near 1), quantized to `type`. */
+typedef struct eng_mkmodel_params {
+    const char *arch;        /* "llama" (default) or "qwen2" (adds q/k/v biases) */
+    int64_t n_embd, n_layer, n_head, n_head_kv, n_ff, n_ctx;
+    int type;                /* enum core_type of the weight matrices */
+    int embd_type;           /* type of token_embd; -1 = same as type */
+    bool tied;               /* no output.weight: the logits use token_embd */
+    const char *vocab_from;  /* copy tokenizer.* from this GGUF; NULL = built-in vocab */
+    uint64_t seed;
+    const char *name;        /* general.name */
+} eng_mkmodel_params;
+
+/* Defaults: llama, dim 256, 2 layers, 4/2 heads, ffn 768, ctx 2048, Q8_0, tied, built-in
+ * byte-level BPE vocabulary with a chat template, seed 1. */
+void eng_mkmodel_params_default(eng_mkmodel_params *p);
+/* Writes the model to path atomically. */
+int eng_mkmodel(const char *path, const eng_mkmodel_params *p, core_err *err);
+
 #endif
