@@ -157,7 +157,22 @@ int gguf_writer_copy_kv(gguf_writer *w, const gguf_file *src, const char *prefix
 /* Adds a tensor; data (size must equal the size of type and shape) is borrowed. */
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, int type, int n_dims,
                            const int64_t *ne, const void *data, size_t size, core_err *err);
-/* Writes the file atomically (temporary file, fsync, rename). */
+/* Any fixed-size scalar (every vtype but STRING and ARRAY); data points at one native
+ * little-endian value of vtype, copied. */
+int gguf_writer_set_val(gguf_writer *w, const char *key, int vtype, const void *data);
+/* A string of len bytes (may hold any bytes, NUL included), copied. */
+int gguf_writer_set_str_n(gguf_writer *w, const char *key, const char *v, size_t len);
+/* Fills dst (size bytes, the tensor's whole data) when gguf_writer_write reaches the tensor,
+ * so that large files are written one tensor at a time. Returns CORE_OK or an error (filled
+ * into err), which aborts the write. */
+typedef int (*gguf_tensor_fill_fn)(void *ctx, void *dst, size_t size, core_err *err);
+/* Adds a tensor whose data is produced by fill(ctx, ...) during gguf_writer_write; ctx is
+ * borrowed until then. */
+int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, int type, int n_dims,
+                              const int64_t *ne, gguf_tensor_fill_fn fill, void *ctx,
+                              core_err *err);
+/* Writes the file atomically (temporary file, fsync, rename). The data section is aligned to
+ * general.alignment when that key was set (a UINT32 power of two), else to 32 bytes. */
 int gguf_writer_write(gguf_writer *w, const char *path, core_err *err);
 
 #endif
