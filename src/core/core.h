@@ -170,4 +170,80 @@ size_t core_ram_bytes(void);
 /* MemAvailable from /proc/meminfo in bytes, 0 if unknown. */
 size_t core_mem_available_bytes(void);
 
+// ---- durations and memory sizes (duration.c) ----
+
+/* A duration that never ends: every negative duration parses to this (a pinned model). */
+#define CORE_DURATION_FOREVER INT64_MAX
+
+/* What a number without a unit means (DESIGN.md §2). */
+enum core_bare_unit {
+    CORE_BARE_MINUTES = 0, /* typed by a person: env vars, CLI flags, Modelfile */
+    CORE_BARE_SECONDS = 1, /* the JSON API: a JSON number or a numeric string */
+};
+
+/* Parses a Go-style duration: an optional sign, then one or more decimal numbers each with a
+ * unit (ns, us, µs, ms, s, m, h, d), e.g. "10m", "1h30m", "1.5h", "-1", "500ms". A bare
+ * number (no unit anywhere) is minutes or seconds as `bare` says; "0" is zero either way.
+ * Surrounding whitespace is ignored. Negative values give CORE_DURATION_FOREVER.
+ * Errors (CORE_INVALID) use Go's wording: `time: invalid duration "abc"`,
+ * `time: unknown unit "w" in duration "1w"`, `time: missing unit in duration "1h30"`. */
+int core_duration_parse(const char *s, int bare, int64_t *out_ns, core_err *err);
+/* A JSON number of seconds (fractions allowed). Negative gives CORE_DURATION_FOREVER; NaN,
+ * infinities and values past int64 nanoseconds are CORE_INVALID. */
+int core_duration_from_seconds(double secs, int64_t *out_ns, core_err *err);
+/* Formats like Go's time.Duration.String ("5m0s", "1h30m0s", "300ms", "1.5s", "0s"); a
+ * negative or CORE_DURATION_FOREVER value gives "forever". buf needs 32 bytes. The result
+ * always carries a unit, so it parses back to the same value under either bare rule. */
+void core_duration_format(int64_t ns, char *buf, size_t cap);
+
+/* Parses a memory size: a number (fractions allowed) with an optional unit, case-insensitive:
+ * none or B = bytes; KB MB GB TB = decimal (10^3...); K M G T, KiB MiB GiB TiB = binary
+ * (2^10..., like docker --memory); spaces between number and unit allowed. "250MB",
+ * "8GiB", "8g", "1073741824". CORE_INVALID names the value on error (negative, overflow,
+ * unknown unit). */
+int core_size_parse(const char *s, size_t *out, core_err *err);
+/* "1.5 GiB", "250.0 MiB", "512 B": binary units, one decimal. buf needs 32 bytes. */
+void core_size_format(size_t bytes, char *buf, size_t cap);
+
+// ---- memory budget (cgroup.c) ----
+
+enum core_budget_source {
+    CORE_BUDGET_UNLIMITED = 0, /* nothing known (RAM unreadable): no budget */
+    CORE_BUDGET_RAM = 1,       /* physical RAM minus the reserve */
+    CORE_BUDGET_CGROUP_V2 = 2, /* memory.max minus the reserve */
+    CORE_BUDGET_CGROUP_V1 = 3, /* memory.limit_in_bytes minus the reserve */
+    CORE_BUDGET_ENV = 4,       /* DWELL_MEMORY_BUDGET */
+};
+/* "unlimited", "RAM", "cgroup v2", "cgroup v1", "DWELL_MEMORY_BUDGET"; never NULL. */
+const char *core_budget_source_name(int source);
+
+typedef struct core_budget {
+    size_t bytes;        /* the budget (0 only with CORE_BUDGET_UNLIMITED) */
+    int source;          /* enum core_budget_source */
+    size_t ram;          /* physical RAM */
+    size_t cgroup_limit; /* the cgroup's limit, 0 if none ("max" or unlimited) */
+    size_t reserve;      /* what was taken off */
+    char cgroup_file[512]; /* the file the limit came from, "" if none */
+} core_budget;
+
+/* The memory limit of this process's cgroup under `root` (NULL = /sys/fs/cgroup): the
+ * smallest limit found on the path from the process's own cgroup (read from
+ * /proc/self/cgroup) up to the root, for v2 (`<root>/<path>/memory.max`) and then v1
+ * (`<root>/memory/<path>/memory.limit_in_bytes`, or `<root>/<path>/memory.limit_in_bytes`).
+ * A fake tree for tests only needs `<root>/memory.max` (v2) or
+ * `<root>/memory/memory.limit_in_bytes` (v1). "max" and values of 2^62 or more mean no
+ * limit. Returns 0 (no limit) or the bytes; *version gets 2, 1 or 0; file (may be NULL)
+ * gets the path read. */
+size_t core_cgroup_limit(const char *root, int *version, char *file, size_t file_cap);
+
+/* Computes the budget: `override` (DWELL_MEMORY_BUDGET) if has_override; otherwise
+ * min(cgroup limit, RAM) minus `reserve` (DWELL_MEMORY_RESERVE, usually 1 GiB), where a
+ * reserve of half the limit or more is cut to half (so a small container still gets a
+ * budget). Never fails. */
+void core_budget_compute(const char *cgroup_root, size_t reserve, bool has_override,
+                         size_t override, core_budget *out);
+/* The same from the environment: DWELL_CGROUP_ROOT, DWELL_MEMORY_RESERVE (default 1 GiB),
+ * DWELL_MEMORY_BUDGET. CORE_INVALID names the variable when a size does not parse. */
+int core_budget_from_env(core_budget *out, core_err *err);
+
 #endif
