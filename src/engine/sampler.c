@@ -33,14 +33,14 @@ typedef struct eng_cand {
 struct eng_sampler {
     eng_sampler_params p;
     int64_t n_vocab;
-    uint64_t seed;      /* the seed the RNG restarts from on reset */
-    uint64_t rng;       /* splitmix64 state */
-    float *work;        /* [n_vocab] f32: penalized logits */
-    eng_cand *heap;     /* [n_vocab]: candidate max-heap */
-    eng_cand *kept;     /* [n_vocab]: candidates that survive the cuts, best first */
-    float *prob;        /* [n_vocab]: their probabilities at the end */
-    uint32_t *counts;   /* [n_vocab]: occurrences of each id in the penalty window */
-    int32_t *ring;      /* [repeat_last_n]: the window, when repeat_last_n > 0 */
+    uint64_t seed;    /* the seed the RNG restarts from on reset */
+    uint64_t rng;     /* splitmix64 state */
+    float *work;      /* [n_vocab] f32: penalized logits */
+    eng_cand *heap;   /* [n_vocab]: candidate max-heap */
+    eng_cand *kept;   /* [n_vocab]: candidates that survive the cuts, best first */
+    float *prob;      /* [n_vocab]: their probabilities at the end */
+    uint32_t *counts; /* [n_vocab]: occurrences of each id in the penalty window */
+    int32_t *ring;    /* [repeat_last_n]: the window, when repeat_last_n > 0 */
     int64_t ring_cap, ring_len, ring_head;
 };
 
@@ -84,7 +84,8 @@ static void heap_sift_down(eng_cand *h, int64_t n, int64_t i)
 
 static void heap_build(eng_cand *h, int64_t n)
 {
-    for (int64_t i = n / 2 - 1; i >= 0; i--) heap_sift_down(h, n, i);
+    for (int64_t i = n / 2 - 1; i >= 0; i--)
+        heap_sift_down(h, n, i);
 }
 
 static eng_cand heap_pop(eng_cand *h, int64_t *n)
@@ -99,9 +100,8 @@ static eng_cand heap_pop(eng_cand *h, int64_t *n)
 
 static bool penalties_active(const eng_sampler_params *p)
 {
-    return p->repeat_last_n != 0 &&
-           (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f ||
-            p->frequency_penalty != 0.0f);
+    return p->repeat_last_n != 0 && (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f ||
+                                     p->frequency_penalty != 0.0f);
 }
 
 /* llama.cpp's penalties: a token seen in the window has its logit divided by repeat_penalty
@@ -147,8 +147,7 @@ void eng_sampler_params_default(eng_sampler_params *p)
     p->has_seed = false;
 }
 
-int eng_sampler_new(eng_sampler **out, const eng_sampler_params *p, int64_t n_vocab,
-                    core_err *err)
+int eng_sampler_new(eng_sampler **out, const eng_sampler_params *p, int64_t n_vocab, core_err *err)
 {
     if (n_vocab <= 0 || n_vocab > INT32_MAX) {
         return core_err_set(err, CORE_INVALID, "sampler: vocabulary size %lld out of range",
@@ -180,8 +179,7 @@ int eng_sampler_new(eng_sampler **out, const eng_sampler_params *p, int64_t n_vo
         s->ring_cap = p->repeat_last_n;
         s->ring = malloc((size_t)s->ring_cap * sizeof *s->ring);
     }
-    if (!s->work || !s->heap || !s->kept || !s->prob || !s->counts ||
-        (s->ring_cap && !s->ring)) {
+    if (!s->work || !s->heap || !s->kept || !s->prob || !s->counts || (s->ring_cap && !s->ring)) {
         eng_sampler_free(s);
         return core_err_set(err, CORE_NOMEM, "sampler: out of memory for %lld tokens",
                             (long long)n_vocab);
@@ -243,7 +241,8 @@ int32_t eng_sampler_sample(eng_sampler *s, const float *logits)
     if (penalties_active(p)) apply_penalties(s);
     if (p->temperature <= 0.0f) return argmax(s->work, n);
 
-    for (int64_t i = 0; i < n; i++) s->heap[i] = (eng_cand){s->work[i], (int32_t)i};
+    for (int64_t i = 0; i < n; i++)
+        s->heap[i] = (eng_cand){s->work[i], (int32_t)i};
     int64_t n_heap = n;
     heap_build(s->heap, n_heap);
 
@@ -260,7 +259,8 @@ int32_t eng_sampler_sample(eng_sampler *s, const float *logits)
         }
         n_kept = k;
     } else {
-        for (int64_t i = 0; i < n; i++) sum += exp((double)s->work[i] - max_logit);
+        for (int64_t i = 0; i < n; i++)
+            sum += exp((double)s->work[i] - max_logit);
     }
 
     /* top_p and min_p both keep a prefix of the ranked candidates: walk it once. top_p keeps

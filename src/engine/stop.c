@@ -54,7 +54,8 @@ nomem:
 void eng_stop_free(eng_stop *s)
 {
     if (!s) return;
-    for (size_t i = 0; i < s->n_stops; i++) free(s->stops[i]);
+    for (size_t i = 0; i < s->n_stops; i++)
+        free(s->stops[i]);
     free(s->stops);
     free(s->lens);
     core_buf_deinit(&s->pending);

@@ -128,7 +128,8 @@ TEST(sampler_whole_context_window_counts_everything)
     eng_sampler *s = make(&p, 3);
     if (!s) return;
     const float l[3] = {5.0f, 2.5f, 0.0f};
-    for (int i = 0; i < 3; i++) eng_sampler_accept(s, 0); /* 5 - 3 = 2 < 2.5 */
+    for (int i = 0; i < 3; i++)
+        eng_sampler_accept(s, 0); /* 5 - 3 = 2 < 2.5 */
     CHECK_EQ_INT(eng_sampler_sample(s, l), 1);
     eng_sampler_free(s);
 }
@@ -160,7 +161,8 @@ TEST(sampler_presence_and_frequency_penalties)
 /* Draws n samples and counts each id. */
 static void histogram(eng_sampler *s, const float *l, int64_t n_vocab, int n, int *hist)
 {
-    for (int64_t i = 0; i < n_vocab; i++) hist[i] = 0;
+    for (int64_t i = 0; i < n_vocab; i++)
+        hist[i] = 0;
     for (int i = 0; i < n; i++) {
         int32_t id = eng_sampler_sample(s, l);
         if (id >= 0 && id < n_vocab) hist[id]++;
@@ -212,8 +214,7 @@ TEST(sampler_temperature_sharpens_and_flattens)
         int hist[2];
         histogram(s, l, 2, N, hist);
         double f = (double)hist[0] / N;
-        CHECK_MSG(fabs(f - want[t]) < 0.015, "T=%g: %.4f vs %.4f", (double)temps[t], f,
-                  want[t]);
+        CHECK_MSG(fabs(f - want[t]) < 0.015, "T=%g: %.4f vs %.4f", (double)temps[t], f, want[t]);
         eng_sampler_free(s);
     }
 }
@@ -291,7 +292,8 @@ TEST(sampler_same_seed_same_sequence_and_reset_repeats)
     p.seed = 7;
     enum { V = 50, N = 64 };
     float l[V];
-    for (int i = 0; i < V; i++) l[i] = (float)((i * 37) % 11) * 0.3f;
+    for (int i = 0; i < V; i++)
+        l[i] = (float)((i * 37) % 11) * 0.3f;
     eng_sampler *a = make(&p, V), *b = make(&p, V);
     if (!a || !b) return;
     int32_t sa[N], sb[N];
@@ -304,7 +306,8 @@ TEST(sampler_same_seed_same_sequence_and_reset_repeats)
     CHECK(memcmp(sa, sb, sizeof sa) == 0);
     CHECK(differs_from_first); /* it does sample, not pick one token */
     eng_sampler_reset(a);
-    for (int i = 0; i < N; i++) CHECK_EQ_INT(eng_sampler_sample(a, l), sa[i]);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ_INT(eng_sampler_sample(a, l), sa[i]);
     eng_sampler_free(a);
     eng_sampler_free(b);
 
@@ -312,7 +315,8 @@ TEST(sampler_same_seed_same_sequence_and_reset_repeats)
     eng_sampler *c = make(&p, V);
     if (!c) return;
     int same = 0;
-    for (int i = 0; i < N; i++) same += eng_sampler_sample(c, l) == sa[i];
+    for (int i = 0; i < N; i++)
+        same += eng_sampler_sample(c, l) == sa[i];
     CHECK(same < N);
     eng_sampler_free(c);
 }
@@ -335,8 +339,10 @@ TEST(sampler_large_vocab_top_k_picks_from_best)
         CHECK(0);
         return;
     }
-    for (int i = 0; i < V; i++) l[i] = (float)(i % 1000) * 0.001f;
-    for (int i = 0; i < 5; i++) l[1000 + i * 7] = 10.0f;
+    for (int i = 0; i < V; i++)
+        l[i] = (float)(i % 1000) * 0.001f;
+    for (int i = 0; i < 5; i++)
+        l[1000 + i * 7] = 10.0f;
     for (int i = 0; i < 200; i++) {
         int32_t id = eng_sampler_sample(s, l);
         CHECK(id >= 1000 && id <= 1028 && (id - 1000) % 7 == 0);
@@ -351,7 +357,8 @@ TEST(sampler_handles_nan_and_infinite_logits)
     eng_sampler *s = make(&p, 3);
     if (!s) return;
     const float l[3] = {NAN, -INFINITY, 1.0f};
-    for (int i = 0; i < 50; i++) CHECK_EQ_INT(eng_sampler_sample(s, l), 2);
+    for (int i = 0; i < 50; i++)
+        CHECK_EQ_INT(eng_sampler_sample(s, l), 2);
     const float all[3] = {-INFINITY, -INFINITY, -INFINITY};
     int32_t id = eng_sampler_sample(s, all);
     CHECK(id >= 0 && id < 3);

@@ -132,7 +132,8 @@ TEST(stop_at_the_very_start_emits_nothing)
 
 TEST(stop_handles_utf8_stop_strings)
 {
-    const char *stops[] = {"\xe2\x80\x94" "END"}; /* "—END" */
+    const char *stops[] = {"\xe2\x80\x94"
+                           "END"}; /* "—END" */
     eng_stop *s = make(stops, 1);
     if (!s) return;
     core_buf out;
@@ -165,7 +166,8 @@ TEST(stop_many_small_pushes_stay_bounded)
     if (!s) return;
     core_buf out;
     core_buf_init(&out);
-    for (int i = 0; i < 10000; i++) CHECK(!eng_stop_push(s, i % 3 == 2 ? "x" : "#", 1, &out));
+    for (int i = 0; i < 10000; i++)
+        CHECK(!eng_stop_push(s, i % 3 == 2 ? "x" : "#", 1, &out));
     CHECK(out.len >= 10000 - 2);
     CHECK(eng_stop_push(s, "###", 3, &out));
     core_buf_deinit(&out);
