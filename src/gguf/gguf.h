@@ -123,6 +123,9 @@ void gguf_kv_value(const gguf_file *f, int64_t i, gguf_scalar *scalar, const ggu
 int64_t gguf_array_int(const gguf_array *a, uint64_t i);
 double gguf_array_float(const gguf_array *a, uint64_t i);
 
+/* The name of a value type ("UINT32", "STRING"), "unknown" for other numbers. */
+const char *gguf_vtype_name(int vtype);
+
 /* Convenience: true when s equals the NUL-terminated c. */
 bool gguf_str_eq(gguf_str s, const char *c);
 

@@ -814,6 +814,11 @@ double gguf_array_float(const gguf_array *a, uint64_t i)
     return v.f;
 }
 
+const char *gguf_vtype_name(int vtype)
+{
+    return vtype_name(vtype);
+}
+
 bool gguf_str_eq(gguf_str s, const char *c)
 {
     size_t n = strlen(c);
