@@ -58,7 +58,11 @@ static char *cut_last(char *s, char sep, bool *missing)
 
 static void copy_part(char *dst, size_t cap, const char *src, const char *def)
 {
-    snprintf(dst, cap, "%s", (src && *src) ? src : def);
+    const char *v = (src && *src) ? src : def;
+    size_t n = strlen(v);
+    if (n >= cap) n = cap - 1; /* cannot happen: lengths were validated */
+    memcpy(dst, v, n);
+    dst[n] = '\0';
 }
 
 int store_name_parse(store_name *out, const char *s, core_err *err)

@@ -128,7 +128,8 @@ static bool find_entry(const char *dir, const char *want, char *found, size_t ca
 {
     char p[PATH_CAP];
     struct stat st;
-    snprintf(p, sizeof p, "%s/%s", dir, want);
+    int k = snprintf(p, sizeof p, "%s/%s", dir, want);
+    if (k < 0 || (size_t)k >= sizeof p) return false;
     if (stat(p, &st) == 0) {
         snprintf(found, cap, "%s", want);
         return true;
@@ -378,7 +379,7 @@ static int list_one(list_ctx *c, const store_name *n, const char *path, store_en
     size_t raw_len;
     core_err err = {0};
     if (stat(path, &st) != 0 || store_manifest_load(path, what, &m, &raw, &raw_len, &err)) {
-        CORE_WARN("store: skipping %s: %s", what, err.msg);
+        CORE_WARN("store: skipping a manifest: %s", err.msg);
         return CORE_NOTFOUND;
     }
     memset(e, 0, sizeof *e);
