@@ -1,0 +1,149 @@
+/* api_status.c — GET /, /api/version, /api/ps and /api/stats.
+ *
+ * /api/ps and /api/stats read one sched_snapshot (a brief lock in the scheduler; never
+ * blocked by a load) and format it. The /api/stats schema is documented in docs/api.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/internal.h"
+
+enum MHD_Result srv_h_root(srv_req *r)
+{
+    return srv_reply_raw(r, 200, "text/plain; charset=utf-8", "Ollama is running", 17);
+}
+
+enum MHD_Result srv_h_version(srv_req *r)
+{
+    return srv_reply_json(r, 200, json_pack("{s:s,s:s}", "version", DWELL_OLLAMA_VERSION,
+                                            "dwell_version", DWELL_VERSION));
+}
+
+/* expires_at as /api/ps shows it: RFC 3339 in the local offset; pinned → about 292 years
+ * ahead (what Go prints for now + max duration), 0 → now. */
+static void expires_str(int64_t expires_at, char *buf, size_t cap)
+{
+    int64_t now = core_wall_ns();
+    int64_t t = expires_at;
+    if (t == SCHED_FOREVER || t <= 0) {
+        if (t == SCHED_FOREVER) t = now + (INT64_MAX - now); /* clamp: int64 ns limit */
+        else t = now;
+    }
+    core_time_format(t, true, buf, cap);
+}
+
+static json_t *ps_entry(srv_server *s, const sched_model_info *mi)
+{
+    char exp[48], last[48], ka[64];
+    expires_str(mi->expires_at, exp, sizeof exp);
+    if (mi->last_used) core_time_format(mi->last_used, true, last, sizeof last);
+    else snprintf(last, sizeof last, "%s", "");
+    srv_duration_format(mi->keep_alive_ns, ka, sizeof ka);
+    /* details come from the store (the name the model was loaded under). */
+    json_t *details = NULL;
+    store_model *m = NULL;
+    if (store_resolve(s->store, mi->name, &m, NULL) == CORE_OK)
+        details = srv_details_json(&m->details);
+    store_model_free(m);
+    if (!details) details = json_object();
+    const char *state = sched_state_name(mi->state);
+    if (mi->state == SCHED_STATE_READY) state = mi->in_flight > 0 ? "busy" : "idle";
+    return json_pack(
+        "{s:s,s:s,s:I,s:s,s:o,s:s,s:I,s:I,"
+        "s:s,s:i,s:i,s:i,s:s,s:s,s:s*,s:b,s:I}",
+        "name", mi->name, "model", mi->name, "size", (json_int_t)mi->size_bytes, "digest",
+        mi->digest, "details", details, "expires_at", exp, "size_vram", (json_int_t)0,
+        "context_length", (json_int_t)mi->num_ctx,
+        "state", state, "in_flight", (int)mi->in_flight, "slots", (int)mi->slots,
+        "slots_busy", (int)mi->slots_busy, "keep_alive", ka, "keep_alive_source",
+        sched_ka_source_name(mi->keep_alive_source), "last_used",
+        mi->last_used ? last : NULL, "pinned", mi->pinned, "resident_bytes",
+        (json_int_t)mi->measured_bytes);
+}
+
+static int cmp_expires(const void *a, const void *b)
+{
+    const sched_model_info *x = a, *y = b;
+    int64_t ex = x->expires_at / 1000000000, ey = y->expires_at / 1000000000;
+    return ex < ey ? 1 : ex > ey ? -1 : 0;
+}
+
+enum MHD_Result srv_h_ps(srv_req *r)
+{
+    sched_snap snap;
+    core_err err;
+    if (sched_snapshot(r->srv->sched, &snap, &err)) return srv_reply_err(r, &err);
+    qsort(snap.models, snap.n_models, sizeof *snap.models, cmp_expires);
+    json_t *models = json_array();
+    for (size_t i = 0; i < snap.n_models; i++)
+        json_array_append_new(models, ps_entry(r->srv, &snap.models[i]));
+    sched_snap_deinit(&snap);
+    return srv_reply_json(r, 200, json_pack("{s:o}", "models", models));
+}
+
+// ---- /api/stats ----
+
+static json_t *time_or_null(int64_t wall_ns)
+{
+    if (!wall_ns) return json_null();
+    char buf[48];
+    if (wall_ns == SCHED_FOREVER) return json_string("forever");
+    core_time_format(wall_ns, false, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *stats_model(const sched_model_info *mi)
+{
+    const char *state = sched_state_name(mi->state);
+    if (mi->state == SCHED_STATE_READY) state = mi->in_flight > 0 ? "busy" : "idle";
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o,s:o,s:o,s:o,"
+        "s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:i,s:i,s:i,s:i,"
+        "s:I,s:I,s:I,s:I,s:I,s:I}",
+        "name", mi->name, "path", mi->path, "digest", mi->digest, "state", state,
+        "pinned", mi->pinned, "keep_alive_ns", (json_int_t)mi->keep_alive_ns,
+        "keep_alive_source", sched_ka_source_name(mi->keep_alive_source),
+        "expires_at", time_or_null(mi->expires_at), "last_used", time_or_null(mi->last_used),
+        "loaded_at", time_or_null(mi->loaded_at), "kv_type",
+        json_string(mi->kv_type == 1 ? "f32" : "f16"),
+        "memory", "estimated_bytes", (json_int_t)mi->est_bytes, "measured_bytes",
+        (json_int_t)mi->measured_bytes, "size_bytes", (json_int_t)mi->size_bytes,
+        "weight_bytes", (json_int_t)mi->weight_bytes, "kv_bytes", (json_int_t)mi->kv_bytes,
+        "num_ctx", (json_int_t)mi->num_ctx, "n_ctx_train", (json_int_t)mi->n_ctx_train,
+        "slots", (int)mi->slots, "slots_busy", (int)mi->slots_busy, "in_flight",
+        (int)mi->in_flight, "waiting", (int)mi->waiting,
+        "requests_served", (json_int_t)mi->requests, "warm_hits", (json_int_t)mi->warm_hits,
+        "cold_loads", (json_int_t)mi->cold_loads, "last_load_ns",
+        (json_int_t)mi->last_load_ns, "tokens_generated", (json_int_t)mi->tokens_generated,
+        "keep_alive_ms", (json_int_t)(mi->keep_alive_ns == SCHED_FOREVER
+                                          ? -1 : mi->keep_alive_ns / 1000000));
+}
+
+enum MHD_Result srv_h_stats(srv_req *r)
+{
+    sched_snap snap;
+    core_err err;
+    if (sched_snapshot(r->srv->sched, &snap, &err)) return srv_reply_err(r, &err);
+    json_t *models = json_array();
+    for (size_t i = 0; i < snap.n_models; i++)
+        json_array_append_new(models, stats_model(&snap.models[i]));
+    char now[48];
+    core_time_format(core_wall_ns(), false, now, sizeof now);
+    json_t *j = json_pack(
+        "{s:s,s:o,s:{s:I,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,"
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+        "time", now, "models", models, "server",
+        "budget_bytes", (json_int_t)snap.budget_bytes, "budget_source",
+        core_budget_source_name(snap.budget_source), "models_bytes",
+        (json_int_t)snap.models_bytes, "mem_available_bytes",
+        (json_int_t)core_mem_available_bytes(), "rss_bytes", (json_int_t)core_rss_bytes(),
+        "ram_bytes", (json_int_t)core_ram_bytes(), "queue_depth", (int)snap.queue_depth,
+        "max_queue", (int)snap.max_queue, "max_loaded", (int)snap.max_loaded,
+        "num_parallel", (int)snap.num_parallel, "loads", (json_int_t)snap.loads,
+        "load_failures", (json_int_t)snap.load_failures, "unloads", (json_int_t)snap.unloads,
+        "evictions", (json_int_t)snap.evictions, "expiries", (json_int_t)snap.expiries,
+        "rejected_busy", (json_int_t)snap.rejected_busy, "requests",
+        (json_int_t)snap.requests);
+    sched_snap_deinit(&snap);
+    return srv_reply_json(r, 200, j);
+}
