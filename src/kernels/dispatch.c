@@ -61,7 +61,15 @@ static int detect_isa(void)
 static void fill_fast(int isa)
 {
     memcpy(g_fast, g_ref, sizeof g_fast);
-    (void)isa;
+    if (isa >= ISA_AVX2) {
+        g_fast[CORE_TYPE_F32].dot_f32 = kern_dot_f32_f32_avx2;
+        g_fast[CORE_TYPE_F16].dot_f32 = kern_dot_f32_f16_avx2;
+        g_fast[CORE_TYPE_BF16].dot_f32 = kern_dot_f32_bf16_avx2;
+        g_fast[CORE_TYPE_Q8_0].dot_f32 = kern_dot_f32_q8_0_avx2;
+        g_fast[CORE_TYPE_Q4_0].dot_f32 = kern_dot_f32_q4_0_avx2;
+        g_fast[CORE_TYPE_Q4_K].dot_f32 = kern_dot_f32_q4_K_avx2;
+        g_fast[CORE_TYPE_Q6_K].dot_f32 = kern_dot_f32_q6_K_avx2;
+    }
 }
 
 static void init_once(void)
