@@ -98,7 +98,12 @@ int store_open(store **out, const char *root, core_err *err)
         free(s);
         return rc;
     }
-    pthread_rwlock_init(&s->lock, NULL);
+    /* Writers first: a steady stream of listings must not starve a create or delete. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&s->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     atomic_init(&s->tmp_seq, 0);
     rename_old_blobs(s);
     *out = s;
