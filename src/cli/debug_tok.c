@@ -146,7 +146,11 @@ int cli_debug_tokenize(int argc, char **argv)
     rc = 1;
     if (gguf_open(&f, a.file, &err) || eng_vocab_load(&v, f, &err) ||
         eng_tokenize(v, text, len, a.bos, a.special, &toks, &err)) {
-        fprintf(stderr, "Error: %s: %s\n", a.file, err.msg);
+        if (strstr(err.msg, a.file)) {
+            fprintf(stderr, "Error: %s\n", err.msg);
+        } else {
+            fprintf(stderr, "Error: %s: %s\n", a.file, err.msg);
+        }
     } else {
         rc = print_result(v, &toks, &a);
     }
