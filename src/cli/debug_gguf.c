@@ -190,7 +190,11 @@ static int print_json(const gguf_file *f)
 {
     json_t *meta = json_object();
     for (int64_t i = 0; i < gguf_kv_count(f); i++) {
-        json_object_set_new(meta, gguf_kv_key(f, i), json_value(f, i));
+        /* Keys are bytes too: make them valid UTF-8 or jansson would drop them. */
+        const char *key = gguf_kv_key(f, i);
+        json_t *k = json_bytes(key, strlen(key));
+        json_object_set_new(meta, k ? json_string_value(k) : "", json_value(f, i));
+        json_decref(k);
     }
     json_t *tensors = json_array();
     for (int64_t i = 0; i < gguf_tensor_count(f); i++) {
