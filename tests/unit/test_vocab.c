@@ -324,6 +324,64 @@ TEST(spm_shared_vocab_has_llama_defaults)
     eng_vocab_free(v);
 }
 
+/* Random bytes (invalid UTF-8, NULs, special-token fragments) tokenize without error and,
+ * for the byte-level vocabulary, detokenize to valid output of the right size. */
+TEST(random_bytes_tokenize_and_detokenize)
+{
+    vopts o = bpe_opts();
+    eng_vocab *bpe = load_bpe(&o);
+    core_err err = {0};
+    gguf_file *f = NULL;
+    eng_vocab *spm = NULL;
+    if (gguf_open(&f, test_shared_path("models/stories260K.gguf"), &err) == CORE_OK) {
+        eng_vocab_load(&spm, f, &err);
+    }
+    gguf_close(f);
+    CHECK(bpe && spm);
+    if (!bpe || !spm) {
+        eng_vocab_free(bpe);
+        eng_vocab_free(spm);
+        return;
+    }
+    static const char *const pieces[] = {"<|im_end|>", "<s>", "</s>", " ", "\n", "'s", "12",
+                                         "\xf0\x9f", "\xe2\x96\x81", "<|", "a"};
+    uint64_t seed = 12345;
+    char text[256];
+    core_buf b;
+    core_buf_init(&b);
+    for (int it = 0; it < 400; it++) {
+        size_t len = 0;
+        while (len < 200) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned r = (unsigned)(seed >> 33);
+            if (r % 4 == 0) {
+                const char *p = pieces[(r >> 3) % (sizeof pieces / sizeof *pieces)];
+                size_t pl = strlen(p);
+                memcpy(text + len, p, pl);
+                len += pl;
+            } else {
+                text[len++] = (char)(r >> 8);
+            }
+            if ((r >> 20) % 16 == 0) break;
+        }
+        for (int mode = 0; mode < 4; mode++) {
+            eng_vocab *vs[2] = {bpe, spm};
+            for (int k = 0; k < 2; k++) {
+                eng_tokens t = {0};
+                int rc = eng_tokenize(vs[k], text, len, mode & 1, mode >= 2, &t, &err);
+                CHECK_MSG(rc == CORE_OK, "iteration %d: %s", it, err.msg);
+                for (size_t i = 0; i < t.n; i++) CHECK(t.ids[i] >= 0 && t.ids[i] < eng_vocab_n(vs[k]));
+                core_buf_reset(&b);
+                CHECK_EQ_INT(eng_detokenize(vs[k], t.ids, t.n, true, &b), CORE_OK);
+                eng_tokens_free(&t);
+            }
+        }
+    }
+    core_buf_deinit(&b);
+    eng_vocab_free(bpe);
+    eng_vocab_free(spm);
+}
+
 int main(void)
 {
     snprintf(g_path, sizeof g_path, "/tmp/dwell-test-vocab-%ld.gguf", (long)getpid());
@@ -336,6 +394,7 @@ int main(void)
     RUN(vocab_rejects_bad_lengths_and_ids);
     RUN(vocab_llama_bpe_adds_bos_by_default);
     RUN(spm_shared_vocab_has_llama_defaults);
+    RUN(random_bytes_tokenize_and_detokenize);
     unlink(g_path);
     return test_summary();
 }
