@@ -23,7 +23,7 @@
 #define ENG_TMPL_MAX_DEPTH 64                /* nested if/range/with and parentheses */
 #define ENG_TMPL_MAX_OUT ((size_t)64 << 20)  /* bytes of rendered output */
 #define ENG_TMPL_MAX_HEAP ((size_t)64 << 20) /* bytes of values made while rendering */
-#define ENG_TMPL_MAX_STEPS 20000000          /* nodes executed in one render */
+#define ENG_TMPL_MAX_STEPS 5000000           /* nodes executed in one render */
 
 // ---- arena ----
 

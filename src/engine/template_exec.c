@@ -86,17 +86,6 @@ const eng_tval *eng_tval_map_get(const eng_tval *m, const char *key, size_t key_
     return NULL;
 }
 
-int eng_tval_print(eng_texec *x, const eng_tval *v, core_buf *out)
-{
-    (void)x;
-    switch (v->kind) {
-    case ENG_TV_NIL: return CORE_OK;
-    case ENG_TV_STR: return core_buf_append(out, v->u.s.p, v->u.s.n);
-    case ENG_TV_BOOL: return core_buf_append_str(out, v->u.b ? "true" : "false");
-    default: return eng_tval_json(v, out);
-    }
-}
-
 static int ex_out(eng_texec *x, const char *s, size_t n, size_t start)
 {
     if (x->out->len - start + n > ENG_TMPL_MAX_OUT) {
@@ -366,6 +355,10 @@ static int ex_range(eng_texec *x, const eng_tnode *n, const eng_tval *dot)
                 elem = v.u.map.entries[i].val;
             } else {
                 elem = key;
+            }
+            if (++x->steps > ENG_TMPL_MAX_STEPS) {
+                x->line = n->line;
+                return eng_texec_fail(x, CORE_LIMIT, "more than %d steps", ENG_TMPL_MAX_STEPS);
             }
             ctl = CTL_NONE;
             rc = ex_range_body(x, n, &key, &elem, &ctl);

@@ -114,15 +114,25 @@ int eng_tval_json(const eng_tval *v, core_buf *out)
     }
 }
 
-/* fmt's %v of a value: strings raw, nil as nothing, the rest as the template prints it. */
+int eng_tval_print(eng_texec *x, const eng_tval *v, core_buf *out)
+{
+    char num[64];
+    (void)x;
+    switch (v->kind) {
+    case ENG_TV_NIL: return CORE_OK;
+    case ENG_TV_STR: return core_buf_append(out, v->u.s.p, v->u.s.n);
+    case ENG_TV_BOOL: return core_buf_append_str(out, v->u.b ? "true" : "false");
+    case ENG_TV_INT: return core_buf_printf(out, "%lld", (long long)v->u.i);
+    case ENG_TV_FLOAT:
+        fmt_float(v->u.f, num, sizeof num, false);
+        return core_buf_append_str(out, num);
+    default: return eng_tval_json(v, out);
+    }
+}
+
+/* fmt's %v of a value is what the template prints. */
 static int print_v(eng_texec *x, const eng_tval *v, core_buf *b)
 {
-    if (v->kind == ENG_TV_INT) return core_buf_printf(b, "%lld", (long long)v->u.i);
-    if (v->kind == ENG_TV_FLOAT) {
-        char num[64];
-        fmt_float(v->u.f, num, sizeof num, false);
-        return core_buf_append_str(b, num);
-    }
     return eng_tval_print(x, v, b);
 }
 
