@@ -411,6 +411,11 @@ static int check_request(const store_create_req *req, store_name *name, json_t *
         }
         int rc = store_digest_parse(dg, d, err);
         if (rc) return rc;
+        size_t len = strlen(nm);
+        if (len >= 12 && !strcmp(nm + len - 12, ".safetensors")) {
+            return core_err_set(err, CORE_UNSUPPORTED, "%.100s: importing safetensors is not "
+                                "supported; convert the model to GGUF first", nm);
+        }
     }
     json_error_t je;
     if (req->params_json) {

@@ -221,7 +221,8 @@ typedef struct store_create_req {
  * the manifest. Replacing a model removes the blobs of the old manifest no manifest uses
  * any more. Errors: neither from nor files → CORE_INVALID "neither 'from' or 'files' was
  * specified"; a file name that is absolute or has ".." → CORE_INVALID "file path must be
- * relative"; a missing from or blob → CORE_NOTFOUND; a file that is not GGUF → CORE_INVALID.
+ * relative"; a missing from or blob → CORE_NOTFOUND; a file that is not GGUF → CORE_INVALID;
+ * a *.safetensors file → CORE_UNSUPPORTED (dwell imports GGUF only).
  * digest_out (may be NULL) gets the hex digest of the new manifest. */
 int store_create(store *s, const store_create_req *req, store_progress_fn progress, void *ud,
                  char digest_out[65], core_err *err);

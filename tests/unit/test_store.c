@@ -212,6 +212,24 @@ TEST(store_create_list_resolve_round_trip)
             CHECK_EQ_INT(m->size, v[0].size);
         }
         CHECK_EQ_STR(m->details.parent_model, "");
+        /* the manifest is one line of JSON as Ollama writes it, and its digest is its hash */
+        char *raw = NULL;
+        size_t len = 0;
+        CHECK_EQ_INT(core_file_read(m->manifest_path, &raw, &len, NULL), CORE_OK);
+        if (raw) {
+            const char *head = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker."
+                               "distribution.manifest.v2+json\",\"config\":{\"mediaType\":"
+                               "\"application/vnd.docker.container.image.v1+json\",\"digest\":"
+                               "\"sha256:";
+            CHECK(strncmp(raw, head, strlen(head)) == 0);
+            CHECK(len > 0 && raw[len - 1] == '\n' && !memchr(raw, '\n', len - 1));
+            CHECK_CONTAINS(raw, "\"mediaType\":\"application/vnd.ollama.image.model\"");
+            CHECK_CONTAINS(raw, "\"mediaType\":\"application/vnd.ollama.image.template\"");
+            char d[STORE_DIGEST_BUF];
+            store_digest_of(raw, len, d);
+            CHECK_EQ_STR(d + 7, m->digest);
+            free(raw);
+        }
         store_model_free(m);
     }
     store_list_free(v);
@@ -296,6 +314,10 @@ TEST(store_create_rejects_bad_requests)
     const char *nd_arr[] = {nd};
     r2.file_digests = nd_arr;
     CHECK_EQ_INT(store_create(s, &r2, NULL, NULL, NULL, &err), CORE_INVALID);
+    CHECK_CONTAINS(err.msg, "GGUF");
+    const char *st_name[] = {"model-00001.safetensors"};
+    r2.file_names = st_name;
+    CHECK_EQ_INT(store_create(s, &r2, NULL, NULL, NULL, &err), CORE_UNSUPPORTED);
     CHECK_CONTAINS(err.msg, "GGUF");
     store_create_req r3 = {.model = "../evil", .from = "x"};
     CHECK_EQ_INT(store_create(s, &r3, NULL, NULL, NULL, &err), CORE_INVALID);
