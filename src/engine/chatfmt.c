@@ -31,8 +31,7 @@
  * .System and merges consecutive messages of one role before they get here. */
 static const eng_chat_format formats[] = {
     {"raw",
-     "{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}"
-     "{{ if .Response }}{{ .Response }}\n\n{{ end }}",
+     "{{ if .System }}{{ .System }}\n\n{{ end }}{{ .Prompt }}{{ .Response }}",
      STOPS(NULL)},
     {"llama3-instruct",
      "{{ range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n"
