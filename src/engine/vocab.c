@@ -170,7 +170,7 @@ static int parse_pre(eng_vocab *v, const gguf_file *f, core_err *err)
     for (size_t i = 0; i < sizeof smollm / sizeof *smollm; i++) {
         if (gguf_str_eq(s, smollm[i])) {
             v->pre = ENG_PRE_SMOLLM;
-            v->clean_spaces = gguf_str_eq(s, "smollm") ? false : true;
+            v->clean_spaces = !(gguf_str_eq(s, "smollm") || gguf_str_eq(s, "command-r"));
             return CORE_OK;
         }
     }
