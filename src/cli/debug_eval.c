@@ -140,7 +140,7 @@ static int open_engine(const eval_args *a, int64_t n_ctx, int32_t n_batch, eng_m
 {
     core_err err;
     if (eng_model_open(m, a->file, NULL, &err)) {
-        fprintf(stderr, "Error: %s: %s\n", a->file, err.msg);
+        fprintf(stderr, "Error: %s\n", err.msg);
         return 1;
     }
     eng_ctx_params p = {
@@ -237,7 +237,7 @@ int cli_debug_generate(int argc, char **argv)
     int rc = 1;
     if (a.prompt) {
         if (eng_model_open(&m, a.file, NULL, &err)) {
-            fprintf(stderr, "Error: %s: %s\n", a.file, err.msg);
+            fprintf(stderr, "Error: %s\n", err.msg);
             goto done;
         }
         if (eng_tokenize(eng_model_vocab(m), a.prompt, strlen(a.prompt), true, false, &a.tokens,
