@@ -70,6 +70,14 @@ static void fill_fast(int isa)
         g_fast[CORE_TYPE_Q4_K].dot_f32 = kern_dot_f32_q4_K_avx2;
         g_fast[CORE_TYPE_Q6_K].dot_f32 = kern_dot_f32_q6_K_avx2;
     }
+    if (isa >= ISA_AVX512) {
+        g_fast[CORE_TYPE_F32].dot_f32 = kern_dot_f32_f32_avx512;
+        g_fast[CORE_TYPE_F16].dot_f32 = kern_dot_f32_f16_avx512;
+        g_fast[CORE_TYPE_Q8_0].dot_f32 = kern_dot_f32_q8_0_avx512;
+        g_fast[CORE_TYPE_Q4_0].dot_f32 = kern_dot_f32_q4_0_avx512;
+        g_fast[CORE_TYPE_Q4_K].dot_f32 = kern_dot_f32_q4_K_avx512;
+        g_fast[CORE_TYPE_Q6_K].dot_f32 = kern_dot_f32_q6_K_avx512;
+    }
 }
 
 static void init_once(void)

@@ -179,6 +179,25 @@ TEST(avx2_vs_ref)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
 }
 
+TEST(avx512_vs_ref)
+{
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))) {
+        printf("  no AVX-512 on this CPU: nothing to test\n");
+        return;
+    }
+    const simd_case cases[] = {
+        {CORE_TYPE_F32, "avx512", kern_dot_f32_f32_avx512, TOL_F32},
+        {CORE_TYPE_F16, "avx512", kern_dot_f32_f16_avx512, TOL_F16},
+        {CORE_TYPE_Q8_0, "avx512", kern_dot_f32_q8_0_avx512, TOL_Q8_0},
+        {CORE_TYPE_Q4_0, "avx512", kern_dot_f32_q4_0_avx512, TOL_Q4_0},
+        {CORE_TYPE_Q4_K, "avx512", kern_dot_f32_q4_K_avx512, TOL_Q4_K},
+        {CORE_TYPE_Q6_K, "avx512", kern_dot_f32_q6_K_avx512, TOL_Q6_K},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
+}
+
 TEST(dispatched_vs_ref)
 {
     static const int types[] = {CORE_TYPE_F32,  CORE_TYPE_F16,  CORE_TYPE_BF16, CORE_TYPE_Q4_0,
@@ -208,6 +227,7 @@ TEST(dispatched_vs_ref)
 int main(void)
 {
     RUN(avx2_vs_ref);
+    RUN(avx512_vs_ref);
     RUN(dispatched_vs_ref);
     return test_summary();
 }
