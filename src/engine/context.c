@@ -10,6 +10,8 @@
  * a batch wanting more gets CORE_LIMIT. A full [n_batch][n_vocab] buffer would cost 256 MB for
  * a 128k vocabulary at n_batch 512, for a case (logits of every prompt token) nobody uses.
  *
+ * Batches: a NULL seq puts every token in sequence 0; a NULL want asks for the last token only.
+ *
  * Owner: one thread at a time (a scheduler slot loop); the pool's workers only run inside
  * eng_ctx_decode. */
 #include <math.h>
