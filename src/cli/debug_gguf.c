@@ -35,11 +35,16 @@ static void print_escaped(const char *s, uint64_t len, uint64_t max)
     putchar('"');
     for (uint64_t i = 0; i < len && i < max; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c == '\n') fputs("\\n", stdout);
-        else if (c == '\t') fputs("\\t", stdout);
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
     }
     putchar('"');
     if (len > max) printf("... (%" PRIu64 " bytes)", len);
@@ -48,14 +53,25 @@ static void print_escaped(const char *s, uint64_t len, uint64_t max)
 static void print_array_elem(const gguf_array *a, uint64_t i)
 {
     switch (a->type) {
-    case GGUF_VT_STRING: print_escaped(a->strs[i].ptr, a->strs[i].len, 40); break;
+    case GGUF_VT_STRING:
+        print_escaped(a->strs[i].ptr, a->strs[i].len, 40);
+        break;
     case GGUF_VT_ARRAY:
         printf("[%s × %" PRIu64 "]", gguf_vtype_name(a->arrs[i].type), a->arrs[i].n);
         break;
-    case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: printf("%g", gguf_array_float(a, i)); break;
-    case GGUF_VT_BOOL: fputs(gguf_array_int(a, i) ? "true" : "false", stdout); break;
-    case GGUF_VT_UINT64: printf("%" PRIu64, (uint64_t)gguf_array_int(a, i)); break;
-    default: printf("%" PRId64, gguf_array_int(a, i)); break;
+    case GGUF_VT_FLOAT32:
+    case GGUF_VT_FLOAT64:
+        printf("%g", gguf_array_float(a, i));
+        break;
+    case GGUF_VT_BOOL:
+        fputs(gguf_array_int(a, i) ? "true" : "false", stdout);
+        break;
+    case GGUF_VT_UINT64:
+        printf("%" PRIu64, (uint64_t)gguf_array_int(a, i));
+        break;
+    default:
+        printf("%" PRId64, gguf_array_int(a, i));
+        break;
     }
 }
 
@@ -66,7 +82,9 @@ static void print_value(const gguf_file *f, int64_t i)
     gguf_kv_value(f, i, &v, &a);
     int t = gguf_kv_type(f, i);
     switch (t) {
-    case GGUF_VT_STRING: print_escaped(v.s.ptr, v.s.len, CLI_GGUF_TEXT_MAX_STR); break;
+    case GGUF_VT_STRING:
+        print_escaped(v.s.ptr, v.s.len, CLI_GGUF_TEXT_MAX_STR);
+        break;
     case GGUF_VT_ARRAY:
         printf("[%s × %" PRIu64 "] [", gguf_vtype_name(a->type), a->n);
         for (uint64_t k = 0; k < a->n && k < CLI_GGUF_TEXT_ARRAY_HEAD; k++) {
@@ -75,12 +93,22 @@ static void print_value(const gguf_file *f, int64_t i)
         }
         fputs(a->n > CLI_GGUF_TEXT_ARRAY_HEAD ? ", ...]" : "]", stdout);
         break;
-    case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: printf("%g", v.f); break;
-    case GGUF_VT_BOOL: fputs(v.b ? "true" : "false", stdout); break;
-    case GGUF_VT_UINT8: case GGUF_VT_UINT16: case GGUF_VT_UINT32: case GGUF_VT_UINT64:
+    case GGUF_VT_FLOAT32:
+    case GGUF_VT_FLOAT64:
+        printf("%g", v.f);
+        break;
+    case GGUF_VT_BOOL:
+        fputs(v.b ? "true" : "false", stdout);
+        break;
+    case GGUF_VT_UINT8:
+    case GGUF_VT_UINT16:
+    case GGUF_VT_UINT32:
+    case GGUF_VT_UINT64:
         printf("%" PRIu64, v.u);
         break;
-    default: printf("%" PRId64, v.i); break;
+    default:
+        printf("%" PRId64, v.i);
+        break;
     }
 }
 
@@ -106,8 +134,8 @@ static void print_text(const gguf_file *f, const char *path)
             n += (size_t)snprintf(shape + n, sizeof shape - n, "%s%" PRId64, d ? " x " : "",
                                   t->ne[d]);
         }
-        printf("  %-36s %-6s %-24s %12" PRIu64 " %12zu\n", t->name,
-               core_type_get(t->type)->name, shape, t->offset, t->size);
+        printf("  %-36s %-6s %-24s %12" PRIu64 " %12zu\n", t->name, core_type_get(t->type)->name,
+               shape, t->offset, t->size);
         total += t->size;
     }
     printf("  total tensor bytes: %zu\n", total);
@@ -148,22 +176,32 @@ static json_t *json_num_float(double d)
 static json_t *json_array_value(const gguf_array *a)
 {
     if (a->n > CLI_GGUF_JSON_MAX_ARRAY) {
-        return json_pack("{s:s, s:I}", "type", gguf_vtype_name(a->type), "n",
-                         (json_int_t)a->n);
+        return json_pack("{s:s, s:I}", "type", gguf_vtype_name(a->type), "n", (json_int_t)a->n);
     }
     json_t *arr = json_array();
     for (uint64_t i = 0; i < a->n; i++) {
         json_t *e;
         switch (a->type) {
-        case GGUF_VT_STRING: e = json_bytes(a->strs[i].ptr, a->strs[i].len); break;
-        case GGUF_VT_ARRAY: e = json_array_value(&a->arrs[i]); break;
-        case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: e = json_num_float(gguf_array_float(a, i)); break;
-        case GGUF_VT_BOOL: e = json_boolean(gguf_array_int(a, i)); break;
+        case GGUF_VT_STRING:
+            e = json_bytes(a->strs[i].ptr, a->strs[i].len);
+            break;
+        case GGUF_VT_ARRAY:
+            e = json_array_value(&a->arrs[i]);
+            break;
+        case GGUF_VT_FLOAT32:
+        case GGUF_VT_FLOAT64:
+            e = json_num_float(gguf_array_float(a, i));
+            break;
+        case GGUF_VT_BOOL:
+            e = json_boolean(gguf_array_int(a, i));
+            break;
         case GGUF_VT_UINT64:
             e = gguf_array_int(a, i) < 0 ? json_real((double)(uint64_t)gguf_array_int(a, i))
                                          : json_integer(gguf_array_int(a, i));
             break;
-        default: e = json_integer(gguf_array_int(a, i)); break;
+        default:
+            e = json_integer(gguf_array_int(a, i));
+            break;
         }
         json_array_append_new(arr, e);
     }
@@ -176,13 +214,19 @@ static json_t *json_value(const gguf_file *f, int64_t i)
     const gguf_array *a;
     gguf_kv_value(f, i, &v, &a);
     switch (gguf_kv_type(f, i)) {
-    case GGUF_VT_STRING: return json_bytes(v.s.ptr, v.s.len);
-    case GGUF_VT_ARRAY: return json_array_value(a);
-    case GGUF_VT_FLOAT32: case GGUF_VT_FLOAT64: return json_num_float(v.f);
-    case GGUF_VT_BOOL: return json_boolean(v.b);
+    case GGUF_VT_STRING:
+        return json_bytes(v.s.ptr, v.s.len);
+    case GGUF_VT_ARRAY:
+        return json_array_value(a);
+    case GGUF_VT_FLOAT32:
+    case GGUF_VT_FLOAT64:
+        return json_num_float(v.f);
+    case GGUF_VT_BOOL:
+        return json_boolean(v.b);
     case GGUF_VT_UINT64:
         return v.u > (uint64_t)INT64_MAX ? json_real((double)v.u) : json_integer((json_int_t)v.u);
-    default: return json_integer(v.i);
+    default:
+        return json_integer(v.i);
     }
 }
 
@@ -200,17 +244,17 @@ static int print_json(const gguf_file *f)
     for (int64_t i = 0; i < gguf_tensor_count(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         json_t *shape = json_array();
-        for (int d = 0; d < t->n_dims; d++) json_array_append_new(shape, json_integer(t->ne[d]));
-        json_array_append_new(tensors, json_pack("{s:s, s:s, s:o, s:I, s:I}", "name", t->name,
-                                                 "type", core_type_get(t->type)->name, "shape",
-                                                 shape, "offset", (json_int_t)t->offset,
-                                                 "bytes", (json_int_t)t->size));
+        for (int d = 0; d < t->n_dims; d++)
+            json_array_append_new(shape, json_integer(t->ne[d]));
+        json_array_append_new(tensors,
+                              json_pack("{s:s, s:s, s:o, s:I, s:I}", "name", t->name, "type",
+                                        core_type_get(t->type)->name, "shape", shape, "offset",
+                                        (json_int_t)t->offset, "bytes", (json_int_t)t->size));
     }
-    json_t *root = json_pack("{s:I, s:I, s:I, s:I, s:o, s:o}", "version",
-                             (json_int_t)gguf_version(f), "alignment",
-                             (json_int_t)gguf_alignment(f), "data_offset",
-                             (json_int_t)gguf_data_offset(f), "file_size",
-                             (json_int_t)gguf_file_size(f), "metadata", meta, "tensors", tensors);
+    json_t *root = json_pack(
+        "{s:I, s:I, s:I, s:I, s:o, s:o}", "version", (json_int_t)gguf_version(f), "alignment",
+        (json_int_t)gguf_alignment(f), "data_offset", (json_int_t)gguf_data_offset(f), "file_size",
+        (json_int_t)gguf_file_size(f), "metadata", meta, "tensors", tensors);
     if (!root) {
         fprintf(stderr, "Error: out of memory building the JSON output\n");
         return 1;
@@ -232,8 +276,7 @@ int cli_debug_gguf(int argc, char **argv)
             fputs(g_usage, stdout);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "Error: unknown option %s (see 'dwell debug gguf --help')\n",
-                    argv[i]);
+            fprintf(stderr, "Error: unknown option %s (see 'dwell debug gguf --help')\n", argv[i]);
             return 1;
         } else if (path) {
             fprintf(stderr, "Error: more than one FILE given (%s, %s)\n", path, argv[i]);
@@ -250,8 +293,10 @@ int cli_debug_gguf(int argc, char **argv)
     core_err err;
     if (gguf_open(&f, path, &err) != CORE_OK) {
         /* Parse errors say what and where inside the file; add which file. */
-        if (strstr(err.msg, path)) fprintf(stderr, "Error: %s\n", err.msg);
-        else fprintf(stderr, "Error: %s: %s\n", path, err.msg);
+        if (strstr(err.msg, path))
+            fprintf(stderr, "Error: %s\n", err.msg);
+        else
+            fprintf(stderr, "Error: %s: %s\n", path, err.msg);
         return 1;
     }
     int rc = 0;

@@ -44,8 +44,10 @@ static int parse_type(const char *opt, const char *s, int *out)
             return 0;
         }
     }
-    fprintf(stderr, "Error: %s %s: unknown type (one of F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 "
-            "Q5_1 Q4_K Q5_K Q6_K)\n", opt, s);
+    fprintf(stderr,
+            "Error: %s %s: unknown type (one of F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 "
+            "Q5_1 Q4_K Q5_K Q6_K)\n",
+            opt, s);
     return 1;
 }
 
@@ -55,8 +57,8 @@ static int parse_int(const char *opt, const char *s, int64_t min, int64_t max, i
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max) {
-        fprintf(stderr, "Error: %s %s: expected an integer from %" PRId64 " to %" PRId64 "\n",
-                opt, s, min, max);
+        fprintf(stderr, "Error: %s %s: expected an integer from %" PRId64 " to %" PRId64 "\n", opt,
+                s, min, max);
         return 1;
     }
     *out = v;
@@ -104,20 +106,31 @@ static int parse_args(int argc, char **argv, eng_mkmodel_params *p, const char *
         }
         const char *v = argv[++i];
         int bad = 0;
-        if (strcmp(a, "--arch") == 0) p->arch = v;
-        else if (strcmp(a, "--dim") == 0) bad = parse_int(a, v, 1, 1 << 20, &p->n_embd);
-        else if (strcmp(a, "--layers") == 0) bad = parse_int(a, v, 1, 1024, &p->n_layer);
-        else if (strcmp(a, "--heads") == 0) bad = parse_int(a, v, 1, 1 << 20, &p->n_head);
+        if (strcmp(a, "--arch") == 0)
+            p->arch = v;
+        else if (strcmp(a, "--dim") == 0)
+            bad = parse_int(a, v, 1, 1 << 20, &p->n_embd);
+        else if (strcmp(a, "--layers") == 0)
+            bad = parse_int(a, v, 1, 1024, &p->n_layer);
+        else if (strcmp(a, "--heads") == 0)
+            bad = parse_int(a, v, 1, 1 << 20, &p->n_head);
         else if (strcmp(a, "--kv-heads") == 0) {
             bad = parse_int(a, v, 1, 1 << 20, &p->n_head_kv);
             kv_given = true;
-        } else if (strcmp(a, "--ffn") == 0) bad = parse_int(a, v, 1, 1 << 20, &p->n_ff);
-        else if (strcmp(a, "--ctx") == 0) bad = parse_int(a, v, 1, 1 << 24, &p->n_ctx);
-        else if (strcmp(a, "--type") == 0) bad = parse_type(a, v, &p->type);
-        else if (strcmp(a, "--embd-type") == 0) bad = parse_type(a, v, &p->embd_type);
-        else if (strcmp(a, "--vocab-from") == 0) p->vocab_from = v;
-        else if (strcmp(a, "--seed") == 0) bad = parse_u64(a, v, &p->seed);
-        else if (strcmp(a, "--name") == 0) p->name = v;
+        } else if (strcmp(a, "--ffn") == 0)
+            bad = parse_int(a, v, 1, 1 << 20, &p->n_ff);
+        else if (strcmp(a, "--ctx") == 0)
+            bad = parse_int(a, v, 1, 1 << 24, &p->n_ctx);
+        else if (strcmp(a, "--type") == 0)
+            bad = parse_type(a, v, &p->type);
+        else if (strcmp(a, "--embd-type") == 0)
+            bad = parse_type(a, v, &p->embd_type);
+        else if (strcmp(a, "--vocab-from") == 0)
+            p->vocab_from = v;
+        else if (strcmp(a, "--seed") == 0)
+            bad = parse_u64(a, v, &p->seed);
+        else if (strcmp(a, "--name") == 0)
+            p->name = v;
         else {
             fprintf(stderr, "Error: unknown option %s (see 'dwell debug mkmodel --help')\n", a);
             return 1;

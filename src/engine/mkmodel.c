@@ -92,8 +92,10 @@ static uint64_t splitmix64(uint64_t *x)
 static void rng_seed(mk_rng *r, uint64_t seed, const char *name)
 {
     uint64_t x = seed;
-    for (const char *p = name; *p; p++) x = (x ^ (uint8_t)*p) * 0x100000001b3ull;
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    for (const char *p = name; *p; p++)
+        x = (x ^ (uint8_t)*p) * 0x100000001b3ull;
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&x);
 }
 
 static uint64_t rotl(uint64_t x, int k)
@@ -147,8 +149,10 @@ typedef struct mk_pair {
 
 static void vocab_free(mk_vocab *v)
 {
-    for (size_t i = 0; i < v->n_tokens; i++) free(v->tokens[i]);
-    for (size_t i = 0; i < v->n_merges; i++) free(v->merges[i]);
+    for (size_t i = 0; i < v->n_tokens; i++)
+        free(v->tokens[i]);
+    for (size_t i = 0; i < v->n_merges; i++)
+        free(v->merges[i]);
     free(v->tokens);
     free(v->merges);
     memset(v, 0, sizeof *v);
@@ -241,7 +245,8 @@ static int train_words(const int32_t byte_id[256], mk_word **out, size_t *n_out)
             p++;
             continue;
         }
-        while (*p && char_class((uint8_t)*p) == cls) p++;
+        while (*p && char_class((uint8_t)*p) == cls)
+            p++;
         size_t len = (size_t)(p - start);
         if (len >= sizeof w[0].text) continue;
         size_t i;
@@ -255,7 +260,8 @@ static int train_words(const int32_t byte_id[256], mk_word **out, size_t *n_out)
         memcpy(w[n].text, start, len);
         w[n].ids = malloc(len * sizeof *w[n].ids);
         if (!w[n].ids) return CORE_NOMEM; /* the caller frees *out */
-        for (size_t k = 0; k < len; k++) w[n].ids[k] = byte_id[(uint8_t)start[k]];
+        for (size_t k = 0; k < len; k++)
+            w[n].ids[k] = byte_id[(uint8_t)start[k]];
         w[n].n = len;
         w[n].count = 1;
         *n_out = ++n;
@@ -284,7 +290,8 @@ static mk_pair best_pair(const mk_word *w, size_t n_words, mk_pair *scratch)
     for (size_t i = 0; i < n;) {
         mk_pair p = scratch[i];
         size_t j = i + 1;
-        for (; j < n && scratch[j].a == p.a && scratch[j].b == p.b; j++) p.count += scratch[j].count;
+        for (; j < n && scratch[j].a == p.a && scratch[j].b == p.b; j++)
+            p.count += scratch[j].count;
         if (p.count > best.count) best = p;
         i = j;
     }
@@ -310,7 +317,8 @@ static void apply_merge(mk_word *w, size_t n_words, mk_pair p, int32_t id)
 static int learn_merges(mk_vocab *v, mk_word *w, size_t n_words)
 {
     size_t n_sym = 0;
-    for (size_t i = 0; i < n_words; i++) n_sym += w[i].n;
+    for (size_t i = 0; i < n_words; i++)
+        n_sym += w[i].n;
     mk_pair *scratch = malloc((n_sym ? n_sym : 1) * sizeof *scratch);
     v->merges = calloc(MK_MAX_MERGES, sizeof *v->merges);
     if (!scratch || !v->merges) {
@@ -361,10 +369,12 @@ static int vocab_build(mk_vocab *v)
     size_t n_words = 0;
     int rc = train_words(byte_id, &w, &n_words);
     if (!rc) rc = learn_merges(v, w, n_words);
-    for (size_t i = 0; w && i < n_words; i++) free(w[i].ids);
+    for (size_t i = 0; w && i < n_words; i++)
+        free(w[i].ids);
     free(w);
     static const char *const specials[] = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
-    for (size_t i = 0; !rc && i < 3; i++) rc = vocab_add(v, strdup(specials[i]));
+    for (size_t i = 0; !rc && i < 3; i++)
+        rc = vocab_add(v, strdup(specials[i]));
     return rc;
 }
 
@@ -384,12 +394,14 @@ static int write_builtin_vocab(gguf_writer *w, int64_t *n_vocab, core_err *err)
     int32_t eot = (int32_t)v.n_tokens - 3;
     rc = gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
     if (!rc) rc = gguf_writer_set_str(w, "tokenizer.ggml.pre", "default");
-    if (!rc) rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens",
-                                          (const char *const *)v.tokens, v.n_tokens);
-    if (!rc) rc = gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VT_INT32, types,
-                                      v.n_tokens);
-    if (!rc) rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.merges",
-                                          (const char *const *)v.merges, v.n_merges);
+    if (!rc)
+        rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tokens,
+                                     v.n_tokens);
+    if (!rc)
+        rc = gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_VT_INT32, types, v.n_tokens);
+    if (!rc)
+        rc = gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)v.merges,
+                                     v.n_merges);
     if (!rc) rc = gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)eot);
     if (!rc) rc = gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)eot);
     if (!rc) rc = gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false);
@@ -409,8 +421,10 @@ static int copy_vocab(gguf_writer *w, const char *path, int64_t *n_vocab, core_e
     const gguf_array *toks;
     rc = gguf_get_array(f, "tokenizer.ggml.tokens", &toks, err);
     if (!rc && (toks->type != GGUF_VT_STRING || toks->n == 0 || toks->n > INT32_MAX)) {
-        rc = core_err_set(err, CORE_FORMAT, "%s: tokenizer.ggml.tokens is not a non-empty "
-                          "string array", path);
+        rc = core_err_set(err, CORE_FORMAT,
+                          "%s: tokenizer.ggml.tokens is not a non-empty "
+                          "string array",
+                          path);
     } else if (rc) {
         rc = core_err_set(err, rc, "%s has no tokenizer.ggml.tokens to copy", path);
     }
@@ -432,7 +446,7 @@ typedef struct mk_tensor {
     int kind;
     int64_t ne0, ne1; /* row length, rows */
     uint64_t seed;
-    float *row;       /* scratch: ne0 floats, shared by all tensors (borrowed) */
+    float *row; /* scratch: ne0 floats, shared by all tensors (borrowed) */
 } mk_tensor;
 
 static int fill_tensor(void *ctx, void *dst, size_t size, core_err *err)
@@ -450,25 +464,26 @@ static int fill_tensor(void *ctx, void *dst, size_t size, core_err *err)
     float a = t->kind == MK_WEIGHT ? sqrtf(3.0f / (float)t->ne0) : 0.1f;
     float base = t->kind == MK_NORM ? 1.0f : 0.0f;
     for (int64_t i = 0; i < t->ne1; i++) {
-        for (int64_t k = 0; k < t->ne0; k++) t->row[k] = base + a * rng_unit(&r);
+        for (int64_t k = 0; k < t->ne0; k++)
+            t->row[k] = base + a * rng_unit(&r);
         kt->from_float(t->row, (char *)dst + (size_t)i * row_bytes, t->ne0);
     }
     return CORE_OK;
 }
 
-static int check_type(int type, const char *what, int64_t ne0, const char *dim_name,
-                      core_err *err)
+static int check_type(int type, const char *what, int64_t ne0, const char *dim_name, core_err *err)
 {
     const core_type_info *ti = core_type_get(type);
     const kern_traits *kt = kern_traits_get(type);
     if (!ti || !kt || !kt->from_float) {
-        return core_err_set(err, CORE_INVALID, "%s type %s cannot be written (no quantizer)",
-                            what, ti ? ti->name : "unknown");
+        return core_err_set(err, CORE_INVALID, "%s type %s cannot be written (no quantizer)", what,
+                            ti ? ti->name : "unknown");
     }
     if (ne0 % ti->blck_size != 0) {
-        return core_err_set(err, CORE_INVALID, "%s type %s needs rows that are multiples of "
-                            "%" PRId64 ": %s %" PRId64 " is not", what, ti->name, ti->blck_size,
-                            dim_name, ne0);
+        return core_err_set(err, CORE_INVALID,
+                            "%s type %s needs rows that are multiples of "
+                            "%" PRId64 ": %s %" PRId64 " is not",
+                            what, ti->name, ti->blck_size, dim_name, ne0);
     }
     return CORE_OK;
 }
@@ -481,28 +496,38 @@ static int check_params(const eng_mkmodel_params *p, bool *qwen2, core_err *err)
         return core_err_set(err, CORE_INVALID, "unknown architecture \"%s\" (llama or qwen2)",
                             arch);
     }
-    const struct { const char *name; int64_t v, max; } dims[] = {
-        {"embedding length", p->n_embd, MK_MAX_DIM}, {"layer count", p->n_layer, MK_MAX_LAYERS},
-        {"head count", p->n_head, MK_MAX_DIM},       {"KV head count", p->n_head_kv, MK_MAX_DIM},
+    const struct {
+        const char *name;
+        int64_t v, max;
+    } dims[] = {
+        {"embedding length", p->n_embd, MK_MAX_DIM},  {"layer count", p->n_layer, MK_MAX_LAYERS},
+        {"head count", p->n_head, MK_MAX_DIM},        {"KV head count", p->n_head_kv, MK_MAX_DIM},
         {"feed-forward length", p->n_ff, MK_MAX_DIM}, {"context length", p->n_ctx, 1 << 24},
     };
     for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) {
         if (dims[i].v < 1 || dims[i].v > dims[i].max) {
-            return core_err_set(err, CORE_INVALID, "%s %" PRId64 " is out of range (1 to %"
-                                PRId64 ")", dims[i].name, dims[i].v, dims[i].max);
+            return core_err_set(err, CORE_INVALID,
+                                "%s %" PRId64 " is out of range (1 to %" PRId64 ")", dims[i].name,
+                                dims[i].v, dims[i].max);
         }
     }
     if (p->n_embd % p->n_head != 0) {
-        return core_err_set(err, CORE_INVALID, "embedding length %" PRId64 " is not divisible "
-                            "by the head count %" PRId64, p->n_embd, p->n_head);
+        return core_err_set(err, CORE_INVALID,
+                            "embedding length %" PRId64 " is not divisible "
+                            "by the head count %" PRId64,
+                            p->n_embd, p->n_head);
     }
     if (p->n_head % p->n_head_kv != 0) {
-        return core_err_set(err, CORE_INVALID, "head count %" PRId64 " is not divisible by "
-                            "the KV head count %" PRId64, p->n_head, p->n_head_kv);
+        return core_err_set(err, CORE_INVALID,
+                            "head count %" PRId64 " is not divisible by "
+                            "the KV head count %" PRId64,
+                            p->n_head, p->n_head_kv);
     }
     if ((p->n_embd / p->n_head) % 2 != 0) {
-        return core_err_set(err, CORE_INVALID, "head dimension %" PRId64 " must be even "
-                            "(RoPE rotates pairs)", p->n_embd / p->n_head);
+        return core_err_set(err, CORE_INVALID,
+                            "head dimension %" PRId64 " must be even "
+                            "(RoPE rotates pairs)",
+                            p->n_embd / p->n_head);
     }
     int rc = check_type(p->type, "weight", p->n_embd, "embedding length", err);
     if (!rc) rc = check_type(p->type, "weight", p->n_ff, "feed-forward length", err);
@@ -515,20 +540,34 @@ static int check_params(const eng_mkmodel_params *p, bool *qwen2, core_err *err)
 static uint32_t file_type_of(int type, int embd_type)
 {
     switch (type) {
-    case CORE_TYPE_F32: return 0;
-    case CORE_TYPE_F16: return 1;
-    case CORE_TYPE_Q4_0: return 2;
-    case CORE_TYPE_Q4_1: return 3;
-    case CORE_TYPE_Q8_0: return 7;
-    case CORE_TYPE_Q5_0: return 8;
-    case CORE_TYPE_Q5_1: return 9;
-    case CORE_TYPE_Q2_K: return 10;
-    case CORE_TYPE_Q3_K: return 12;
-    case CORE_TYPE_Q4_K: return embd_type == CORE_TYPE_Q6_K ? 15 : 14; /* Q4_K_M / Q4_K_S */
-    case CORE_TYPE_Q5_K: return embd_type == CORE_TYPE_Q6_K ? 17 : 16; /* Q5_K_M / Q5_K_S */
-    case CORE_TYPE_Q6_K: return 18;
-    case CORE_TYPE_BF16: return 32;
-    default: return 0;
+    case CORE_TYPE_F32:
+        return 0;
+    case CORE_TYPE_F16:
+        return 1;
+    case CORE_TYPE_Q4_0:
+        return 2;
+    case CORE_TYPE_Q4_1:
+        return 3;
+    case CORE_TYPE_Q8_0:
+        return 7;
+    case CORE_TYPE_Q5_0:
+        return 8;
+    case CORE_TYPE_Q5_1:
+        return 9;
+    case CORE_TYPE_Q2_K:
+        return 10;
+    case CORE_TYPE_Q3_K:
+        return 12;
+    case CORE_TYPE_Q4_K:
+        return embd_type == CORE_TYPE_Q6_K ? 15 : 14; /* Q4_K_M / Q4_K_S */
+    case CORE_TYPE_Q5_K:
+        return embd_type == CORE_TYPE_Q6_K ? 17 : 16; /* Q5_K_M / Q5_K_S */
+    case CORE_TYPE_Q6_K:
+        return 18;
+    case CORE_TYPE_BF16:
+        return 32;
+    default:
+        return 0;
     }
 }
 
@@ -541,10 +580,16 @@ static int write_hparams(gguf_writer *w, const eng_mkmodel_params *p, bool qwen2
     int et = p->embd_type < 0 ? p->type : p->embd_type;
     if (!rc) rc = gguf_writer_set_u32(w, "general.file_type", file_type_of(p->type, et));
     if (!rc) rc = gguf_writer_set_u32(w, "general.quantization_version", 2);
-    const struct { const char *k; int64_t v; } u[] = {
-        {"context_length", p->n_ctx},          {"embedding_length", p->n_embd},
-        {"block_count", p->n_layer},           {"feed_forward_length", p->n_ff},
-        {"attention.head_count", p->n_head},   {"attention.head_count_kv", p->n_head_kv},
+    const struct {
+        const char *k;
+        int64_t v;
+    } u[] = {
+        {"context_length", p->n_ctx},
+        {"embedding_length", p->n_embd},
+        {"block_count", p->n_layer},
+        {"feed_forward_length", p->n_ff},
+        {"attention.head_count", p->n_head},
+        {"attention.head_count_kv", p->n_head_kv},
         {"rope.dimension_count", p->n_embd / p->n_head},
     };
     for (size_t i = 0; !rc && i < sizeof u / sizeof u[0]; i++) {
@@ -559,30 +604,30 @@ static int write_hparams(gguf_writer *w, const eng_mkmodel_params *p, bool qwen2
 }
 
 /* The tensor list in file order; returns the count (t may be NULL to count only). */
-static size_t plan_tensors(mk_tensor *t, const eng_mkmodel_params *p, bool qwen2,
-                           int64_t n_vocab, float *row)
+static size_t plan_tensors(mk_tensor *t, const eng_mkmodel_params *p, bool qwen2, int64_t n_vocab,
+                           float *row)
 {
     size_t n = 0;
     int64_t d = p->n_embd, kv = p->n_embd / p->n_head * p->n_head_kv;
     int et = p->embd_type < 0 ? p->type : p->embd_type;
-#define MK_ADD(nm, ty, kd, a, b)                                                         \
-    do {                                                                                 \
-        if (t) {                                                                         \
-            t[n] = (mk_tensor){.type = (ty), .kind = (kd), .ne0 = (a), .ne1 = (b),       \
-                               .seed = p->seed, .row = row};                             \
-            snprintf(t[n].name, sizeof t[n].name, "%s", nm);                             \
-        }                                                                                \
-        n++;                                                                             \
+#define MK_ADD(nm, ty, kd, a, b)                                                                   \
+    do {                                                                                           \
+        if (t) {                                                                                   \
+            t[n] = (mk_tensor){                                                                    \
+                .type = (ty), .kind = (kd), .ne0 = (a), .ne1 = (b), .seed = p->seed, .row = row};  \
+            snprintf(t[n].name, sizeof t[n].name, "%s", nm);                                       \
+        }                                                                                          \
+        n++;                                                                                       \
     } while (0)
     MK_ADD("token_embd.weight", et, MK_WEIGHT, d, n_vocab);
     MK_ADD("output_norm.weight", CORE_TYPE_F32, MK_NORM, d, 1);
     if (!p->tied) MK_ADD("output.weight", p->type, MK_WEIGHT, d, n_vocab);
     for (int64_t l = 0; l < p->n_layer; l++) {
         char nm[64];
-#define MK_LAYER(suffix, ty, kd, a, b)                                                   \
-    do {                                                                                 \
-        snprintf(nm, sizeof nm, "blk.%" PRId64 ".%s", l, suffix);                        \
-        MK_ADD(nm, ty, kd, a, b);                                                        \
+#define MK_LAYER(suffix, ty, kd, a, b)                                                             \
+    do {                                                                                           \
+        snprintf(nm, sizeof nm, "blk.%" PRId64 ".%s", l, suffix);                                  \
+        MK_ADD(nm, ty, kd, a, b);                                                                  \
     } while (0)
         MK_LAYER("attn_norm.weight", CORE_TYPE_F32, MK_NORM, d, 1);
         MK_LAYER("attn_q.weight", p->type, MK_WEIGHT, d, d);
@@ -609,9 +654,19 @@ static size_t plan_tensors(mk_tensor *t, const eng_mkmodel_params *p, bool qwen2
 void eng_mkmodel_params_default(eng_mkmodel_params *p)
 {
     *p = (eng_mkmodel_params){
-        .arch = "llama", .n_embd = 256, .n_layer = 2, .n_head = 4, .n_head_kv = 2,
-        .n_ff = 768, .n_ctx = 2048, .type = CORE_TYPE_Q8_0, .embd_type = -1, .tied = true,
-        .vocab_from = NULL, .seed = 1, .name = NULL,
+        .arch = "llama",
+        .n_embd = 256,
+        .n_layer = 2,
+        .n_head = 4,
+        .n_head_kv = 2,
+        .n_ff = 768,
+        .n_ctx = 2048,
+        .type = CORE_TYPE_Q8_0,
+        .embd_type = -1,
+        .tied = true,
+        .vocab_from = NULL,
+        .seed = 1,
+        .name = NULL,
     };
 }
 
@@ -644,8 +699,8 @@ int eng_mkmodel(const char *path, const eng_mkmodel_params *p, core_err *err)
     for (size_t i = 0; i < n_t && !rc; i++) {
         int64_t ne[2] = {ts[i].ne0, ts[i].ne1};
         int n_dims = ts[i].kind == MK_WEIGHT ? 2 : 1;
-        rc = gguf_writer_add_tensor_fn(w, ts[i].name, ts[i].type, n_dims, ne, fill_tensor,
-                                       &ts[i], err);
+        rc = gguf_writer_add_tensor_fn(w, ts[i].name, ts[i].type, n_dims, ne, fill_tensor, &ts[i],
+                                       err);
     }
     if (!rc) rc = gguf_writer_write(w, path, err);
 out:

@@ -44,8 +44,8 @@
 typedef struct gguf_kv {
     char *key;
     int type;
-    gguf_scalar val;  /* scalars */
-    gguf_array *arr;  /* arrays (owned) */
+    gguf_scalar val; /* scalars */
+    gguf_array *arr; /* arrays (owned) */
 } gguf_kv;
 
 /* Open-addressing hash index of names to positions; slots hold index + 1 (0 = empty). */
@@ -79,9 +79,9 @@ typedef struct gguf_cur {
 
 static const char *vtype_name(int t)
 {
-    static const char *const names[] = {"UINT8",  "INT8",   "UINT16", "INT16", "UINT32",
-                                        "INT32",  "FLOAT32", "BOOL",  "STRING", "ARRAY",
-                                        "UINT64", "INT64",  "FLOAT64"};
+    static const char *const names[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",
+                                        "INT32",  "FLOAT32", "BOOL",   "STRING", "ARRAY",
+                                        "UINT64", "INT64",   "FLOAT64"};
     if (t >= 0 && t <= GGUF_VT_FLOAT64) return names[t];
     return "unknown";
 }
@@ -90,11 +90,23 @@ static const char *vtype_name(int t)
 static size_t vtype_size(int t)
 {
     switch (t) {
-    case GGUF_VT_UINT8: case GGUF_VT_INT8: case GGUF_VT_BOOL: return 1;
-    case GGUF_VT_UINT16: case GGUF_VT_INT16: return 2;
-    case GGUF_VT_UINT32: case GGUF_VT_INT32: case GGUF_VT_FLOAT32: return 4;
-    case GGUF_VT_UINT64: case GGUF_VT_INT64: case GGUF_VT_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_VT_UINT8:
+    case GGUF_VT_INT8:
+    case GGUF_VT_BOOL:
+        return 1;
+    case GGUF_VT_UINT16:
+    case GGUF_VT_INT16:
+        return 2;
+    case GGUF_VT_UINT32:
+    case GGUF_VT_INT32:
+    case GGUF_VT_FLOAT32:
+        return 4;
+    case GGUF_VT_UINT64:
+    case GGUF_VT_INT64:
+    case GGUF_VT_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -147,7 +159,8 @@ static uint64_t fnv1a(const char *s, size_t len)
 static int index_init(gguf_index *ix, int64_t n)
 {
     size_t cap = 16;
-    while (cap < (size_t)n * 2) cap *= 2; /* n is bounded by the file size: no overflow */
+    while (cap < (size_t)n * 2)
+        cap *= 2; /* n is bounded by the file size: no overflow */
     ix->slots = calloc(cap, sizeof *ix->slots);
     ix->mask = cap - 1;
     return ix->slots ? CORE_OK : CORE_NOMEM;
@@ -170,7 +183,8 @@ static int64_t index_find(const gguf_index *ix, const char *name, size_t len,
 static void index_put(gguf_index *ix, const char *name, int64_t i)
 {
     size_t h = fnv1a(name, strlen(name)) & ix->mask;
-    while (ix->slots[h] != 0) h = (h + 1) & ix->mask;
+    while (ix->slots[h] != 0)
+        h = (h + 1) & ix->mask;
     ix->slots[h] = i + 1;
 }
 
@@ -188,7 +202,8 @@ static void array_free(gguf_array *a)
 {
     if (!a) return;
     if (a->arrs) {
-        for (uint64_t i = 0; i < a->n; i++) array_free((gguf_array *)&a->arrs[i]);
+        for (uint64_t i = 0; i < a->n; i++)
+            array_free((gguf_array *)&a->arrs[i]);
         free((void *)a->arrs);
     }
     free((void *)a->strs);
@@ -215,21 +230,25 @@ static int parse_array(gguf_cur *c, gguf_array *a, int depth, const char *what, 
     uint32_t et;
     uint64_t n;
     if (!cur_u32(c, &et) || !cur_u64(c, &n)) {
-        return core_err_set(err, CORE_FORMAT, "key %s: array header at byte offset %zu runs "
-                            "past the end of the file", what, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: array header at byte offset %zu runs "
+                            "past the end of the file",
+                            what, at);
     }
     if (et > GGUF_VT_FLOAT64) {
-        return core_err_set(err, CORE_FORMAT, "key %s: unknown array element type %" PRIu32
-                            " at byte offset %zu", what, et, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: unknown array element type %" PRIu32 " at byte offset %zu",
+                            what, et, at);
     }
     a->type = (int)et;
     a->n = 0;
     size_t es = vtype_size((int)et);
     size_t min = es ? es : (et == GGUF_VT_STRING ? 8 : 12);
     if (n > cur_left(c) / min) {
-        return core_err_set(err, CORE_FORMAT, "key %s: array of %" PRIu64 " %s elements at "
-                            "byte offset %zu does not fit in the %zu bytes left", what, n,
-                            vtype_name((int)et), at, cur_left(c));
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: array of %" PRIu64 " %s elements at "
+                            "byte offset %zu does not fit in the %zu bytes left",
+                            what, n, vtype_name((int)et), at, cur_left(c));
     }
     if (es) {
         a->data = c->p + c->pos;
@@ -243,17 +262,20 @@ static int parse_array(gguf_cur *c, gguf_array *a, int depth, const char *what, 
         a->strs = s;
         for (uint64_t i = 0; i < n; i++) {
             if (!cur_str(c, &s[i])) {
-                return core_err_set(err, CORE_FORMAT, "key %s: string %" PRIu64 " of the array "
-                                    "at byte offset %zu runs past the end of the file", what,
-                                    i, c->pos);
+                return core_err_set(err, CORE_FORMAT,
+                                    "key %s: string %" PRIu64 " of the array "
+                                    "at byte offset %zu runs past the end of the file",
+                                    what, i, c->pos);
             }
         }
         a->n = n;
         return CORE_OK;
     }
     if (depth + 1 >= GGUF_MAX_DEPTH) {
-        return core_err_set(err, CORE_FORMAT, "key %s: arrays nested more than %d deep at "
-                            "byte offset %zu", what, GGUF_MAX_DEPTH, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: arrays nested more than %d deep at "
+                            "byte offset %zu",
+                            what, GGUF_MAX_DEPTH, at);
     }
     gguf_array *sub = calloc(n ? n : 1, sizeof *sub);
     if (!sub) return core_err_set(err, CORE_NOMEM, "key %s: out of memory", what);
@@ -271,18 +293,68 @@ static void scalar_read(const uint8_t *p, int t, gguf_scalar *v)
 {
     memset(v, 0, sizeof *v);
     switch (t) {
-    case GGUF_VT_UINT8: v->u = p[0]; v->i = p[0]; break;
-    case GGUF_VT_INT8: v->i = (int8_t)p[0]; v->u = (uint64_t)v->i; break;
-    case GGUF_VT_BOOL: v->b = p[0] != 0; v->u = v->b; v->i = v->b; break;
-    case GGUF_VT_UINT16: { uint16_t x; memcpy(&x, p, 2); v->u = x; v->i = x; break; }
-    case GGUF_VT_INT16: { int16_t x; memcpy(&x, p, 2); v->i = x; v->u = (uint64_t)x; break; }
-    case GGUF_VT_UINT32: { uint32_t x; memcpy(&x, p, 4); v->u = x; v->i = x; break; }
-    case GGUF_VT_INT32: { int32_t x; memcpy(&x, p, 4); v->i = x; v->u = (uint64_t)x; break; }
-    case GGUF_VT_UINT64: { memcpy(&v->u, p, 8); v->i = (int64_t)v->u; break; }
-    case GGUF_VT_INT64: { memcpy(&v->i, p, 8); v->u = (uint64_t)v->i; break; }
-    case GGUF_VT_FLOAT32: { float x; memcpy(&x, p, 4); v->f = x; break; }
-    case GGUF_VT_FLOAT64: memcpy(&v->f, p, 8); break;
-    default: break;
+    case GGUF_VT_UINT8:
+        v->u = p[0];
+        v->i = p[0];
+        break;
+    case GGUF_VT_INT8:
+        v->i = (int8_t)p[0];
+        v->u = (uint64_t)v->i;
+        break;
+    case GGUF_VT_BOOL:
+        v->b = p[0] != 0;
+        v->u = v->b;
+        v->i = v->b;
+        break;
+    case GGUF_VT_UINT16: {
+        uint16_t x;
+        memcpy(&x, p, 2);
+        v->u = x;
+        v->i = x;
+        break;
+    }
+    case GGUF_VT_INT16: {
+        int16_t x;
+        memcpy(&x, p, 2);
+        v->i = x;
+        v->u = (uint64_t)x;
+        break;
+    }
+    case GGUF_VT_UINT32: {
+        uint32_t x;
+        memcpy(&x, p, 4);
+        v->u = x;
+        v->i = x;
+        break;
+    }
+    case GGUF_VT_INT32: {
+        int32_t x;
+        memcpy(&x, p, 4);
+        v->i = x;
+        v->u = (uint64_t)x;
+        break;
+    }
+    case GGUF_VT_UINT64: {
+        memcpy(&v->u, p, 8);
+        v->i = (int64_t)v->u;
+        break;
+    }
+    case GGUF_VT_INT64: {
+        memcpy(&v->i, p, 8);
+        v->u = (uint64_t)v->i;
+        break;
+    }
+    case GGUF_VT_FLOAT32: {
+        float x;
+        memcpy(&x, p, 4);
+        v->f = x;
+        break;
+    }
+    case GGUF_VT_FLOAT64:
+        memcpy(&v->f, p, 8);
+        break;
+    default:
+        break;
     }
     if (t == GGUF_VT_FLOAT32 || t == GGUF_VT_FLOAT64) return;
     if (t != GGUF_VT_STRING) v->f = (t == GGUF_VT_UINT64) ? (double)v->u : (double)v->i;
@@ -294,34 +366,40 @@ static int parse_kv(gguf_file *f, gguf_cur *c, int64_t i, core_err *err)
     size_t at = c->pos;
     gguf_str k;
     if (!cur_str(c, &k)) {
-        return core_err_set(err, CORE_FORMAT, "key %" PRId64 " at byte offset %zu runs past "
-                            "the end of the file", i, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %" PRId64 " at byte offset %zu runs past "
+                            "the end of the file",
+                            i, at);
     }
     if (k.len == 0) {
-        return core_err_set(err, CORE_FORMAT, "key %" PRId64 " at byte offset %zu is empty", i,
-                            at);
+        return core_err_set(err, CORE_FORMAT, "key %" PRId64 " at byte offset %zu is empty", i, at);
     }
     bool nul;
     kv->key = name_dup(k, &nul);
     if (nul) {
-        return core_err_set(err, CORE_FORMAT, "key %" PRId64 " at byte offset %zu contains a "
-                            "NUL byte", i, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %" PRId64 " at byte offset %zu contains a "
+                            "NUL byte",
+                            i, at);
     }
     if (!kv->key) return core_err_set(err, CORE_NOMEM, "out of memory reading keys");
     if (index_find(&f->kv_index, kv->key, (size_t)k.len, kv_name_at, f) >= 0) {
-        return core_err_set(err, CORE_FORMAT, "duplicate key %s at byte offset %zu", kv->key,
-                            at);
+        return core_err_set(err, CORE_FORMAT, "duplicate key %s at byte offset %zu", kv->key, at);
     }
     index_put(&f->kv_index, kv->key, i);
     uint32_t t;
     size_t tat = c->pos;
     if (!cur_u32(c, &t)) {
-        return core_err_set(err, CORE_FORMAT, "key %s: value type at byte offset %zu runs "
-                            "past the end of the file", kv->key, tat);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: value type at byte offset %zu runs "
+                            "past the end of the file",
+                            kv->key, tat);
     }
     if (t > GGUF_VT_FLOAT64) {
-        return core_err_set(err, CORE_FORMAT, "key %s: unknown value type %" PRIu32 " at byte "
-                            "offset %zu", kv->key, t, tat);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: unknown value type %" PRIu32 " at byte "
+                            "offset %zu",
+                            kv->key, t, tat);
     }
     kv->type = (int)t;
     if (t == GGUF_VT_ARRAY) {
@@ -331,15 +409,19 @@ static int parse_kv(gguf_file *f, gguf_cur *c, int64_t i, core_err *err)
     }
     if (t == GGUF_VT_STRING) {
         if (!cur_str(c, &kv->val.s)) {
-            return core_err_set(err, CORE_FORMAT, "key %s: string value at byte offset %zu "
-                                "runs past the end of the file", kv->key, c->pos);
+            return core_err_set(err, CORE_FORMAT,
+                                "key %s: string value at byte offset %zu "
+                                "runs past the end of the file",
+                                kv->key, c->pos);
         }
         return CORE_OK;
     }
     size_t es = vtype_size((int)t);
     if (cur_left(c) < es) {
-        return core_err_set(err, CORE_FORMAT, "key %s: %s value at byte offset %zu runs past "
-                            "the end of the file", kv->key, vtype_name((int)t), c->pos);
+        return core_err_set(err, CORE_FORMAT,
+                            "key %s: %s value at byte offset %zu runs past "
+                            "the end of the file",
+                            kv->key, vtype_name((int)t), c->pos);
     }
     scalar_read(c->p + c->pos, (int)t, &kv->val);
     c->pos += es;
@@ -352,40 +434,50 @@ static int parse_tensor_info(gguf_file *f, gguf_cur *c, int64_t i, core_err *err
     size_t at = c->pos;
     gguf_str s;
     if (!cur_str(c, &s)) {
-        return core_err_set(err, CORE_FORMAT, "tensor %" PRId64 " at byte offset %zu: name runs "
-                            "past the end of the file", i, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "tensor %" PRId64 " at byte offset %zu: name runs "
+                            "past the end of the file",
+                            i, at);
     }
     if (s.len == 0) {
-        return core_err_set(err, CORE_FORMAT, "tensor %" PRId64 " at byte offset %zu: empty "
-                            "name", i, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "tensor %" PRId64 " at byte offset %zu: empty "
+                            "name",
+                            i, at);
     }
     bool nul;
     char *name = name_dup(s, &nul);
     if (nul) {
-        return core_err_set(err, CORE_FORMAT, "tensor %" PRId64 " at byte offset %zu: name "
-                            "contains a NUL byte", i, at);
+        return core_err_set(err, CORE_FORMAT,
+                            "tensor %" PRId64 " at byte offset %zu: name "
+                            "contains a NUL byte",
+                            i, at);
     }
     if (!name) return core_err_set(err, CORE_NOMEM, "out of memory reading tensors");
     t->name = name;
     if (index_find(&f->tensor_index, name, (size_t)s.len, tensor_name_at, f) >= 0) {
-        return core_err_set(err, CORE_FORMAT, "duplicate tensor %s at byte offset %zu", name,
-                            at);
+        return core_err_set(err, CORE_FORMAT, "duplicate tensor %s at byte offset %zu", name, at);
     }
     index_put(&f->tensor_index, name, i);
     uint32_t nd;
     if (!cur_u32(c, &nd)) goto trunc;
     if (nd < 1 || nd > GGUF_MAX_DIMS) {
-        return core_err_set(err, CORE_FORMAT, "tensor %s: %" PRIu32 " dimensions (must be 1 to "
-                            "%d)", name, nd, GGUF_MAX_DIMS);
+        return core_err_set(err, CORE_FORMAT,
+                            "tensor %s: %" PRIu32 " dimensions (must be 1 to "
+                            "%d)",
+                            name, nd, GGUF_MAX_DIMS);
     }
     t->n_dims = (int)nd;
-    for (int d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
+    for (int d = 0; d < GGUF_MAX_DIMS; d++)
+        t->ne[d] = 1;
     for (uint32_t d = 0; d < nd; d++) {
         uint64_t ne;
         if (!cur_u64(c, &ne)) goto trunc;
         if (ne == 0 || ne > (uint64_t)INT64_MAX) {
-            return core_err_set(err, CORE_FORMAT, "tensor %s: dimension %" PRIu32 " is %" PRId64
-                                " (must be at least 1)", name, d, (int64_t)ne);
+            return core_err_set(err, CORE_FORMAT,
+                                "tensor %s: dimension %" PRIu32 " is %" PRId64
+                                " (must be at least 1)",
+                                name, d, (int64_t)ne);
         }
         t->ne[d] = (int64_t)ne;
     }
@@ -406,9 +498,10 @@ static int parse_tensor_info(gguf_file *f, gguf_cur *c, int64_t i, core_err *err
     }
     size_t row, size = 0;
     if (t->ne[0] % ti->blck_size != 0) {
-        return core_err_set(err, CORE_FORMAT, "tensor %s: row length %" PRId64 " is not a "
-                            "multiple of the %s block size %" PRId64, name, t->ne[0], ti->name,
-                            ti->blck_size);
+        return core_err_set(err, CORE_FORMAT,
+                            "tensor %s: row length %" PRId64 " is not a "
+                            "multiple of the %s block size %" PRId64,
+                            name, t->ne[0], ti->name, ti->blck_size);
     }
     if (!core_type_row_size(t->type, t->ne[0], &row) ||
         !core_mul_size(row, (size_t)(n_el / t->ne[0]), &size)) {
@@ -417,8 +510,10 @@ static int parse_tensor_info(gguf_file *f, gguf_cur *c, int64_t i, core_err *err
     t->size = size;
     return CORE_OK;
 trunc:
-    return core_err_set(err, CORE_FORMAT, "tensor %s: entry at byte offset %zu runs past the "
-                        "end of the file", name, at);
+    return core_err_set(err, CORE_FORMAT,
+                        "tensor %s: entry at byte offset %zu runs past the "
+                        "end of the file",
+                        name, at);
 }
 
 static int read_alignment(gguf_file *f, core_err *err)
@@ -428,18 +523,23 @@ static int read_alignment(gguf_file *f, core_err *err)
     if (i < 0) return CORE_OK;
     const gguf_kv *kv = &f->kvs[i];
     int t = kv->type;
-    bool is_int = vtype_size(t) && t != GGUF_VT_BOOL && t != GGUF_VT_FLOAT32 &&
-                  t != GGUF_VT_FLOAT64;
+    bool is_int =
+        vtype_size(t) && t != GGUF_VT_BOOL && t != GGUF_VT_FLOAT32 && t != GGUF_VT_FLOAT64;
     if (!is_int) {
-        return core_err_set(err, CORE_FORMAT, "general.alignment has type %s (must be an "
-                            "integer)", vtype_name(t));
+        return core_err_set(err, CORE_FORMAT,
+                            "general.alignment has type %s (must be an "
+                            "integer)",
+                            vtype_name(t));
     }
-    bool neg = (t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 ||
-                t == GGUF_VT_INT64) && kv->val.i < 0;
+    bool neg =
+        (t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64) &&
+        kv->val.i < 0;
     uint64_t a = kv->val.u;
     if (neg || a == 0 || (a & (a - 1)) != 0 || a > ((uint64_t)1 << 30)) {
-        return core_err_set(err, CORE_FORMAT, "general.alignment %" PRId64 " is not a power of "
-                            "two between 1 and 2^30", neg ? kv->val.i : (int64_t)a);
+        return core_err_set(err, CORE_FORMAT,
+                            "general.alignment %" PRId64 " is not a power of "
+                            "two between 1 and 2^30",
+                            neg ? kv->val.i : (int64_t)a);
     }
     f->alignment = (size_t)a;
     return CORE_OK;
@@ -457,31 +557,36 @@ static int place_tensors(gguf_file *f, core_err *err)
     for (int64_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
         if (t->offset % f->alignment != 0) {
-            return core_err_set(err, CORE_FORMAT, "tensor %s: offset %" PRIu64 " is not a "
-                                "multiple of the alignment %zu", t->name, t->offset,
-                                f->alignment);
+            return core_err_set(err, CORE_FORMAT,
+                                "tensor %s: offset %" PRIu64 " is not a "
+                                "multiple of the alignment %zu",
+                                t->name, t->offset, f->alignment);
         }
         size_t avail = f->size - f->data_offset;
         if (t->offset > avail || t->size > avail - t->offset) {
             uint64_t end; /* relative to the end of the file, saturated */
             if (__builtin_add_overflow(t->offset, (uint64_t)t->size, &end)) end = UINT64_MAX;
-            return core_err_set(err, CORE_FORMAT, "tensor %s: data ends %" PRIu64 " bytes past "
-                                "the end of the file", t->name, end - avail);
+            return core_err_set(err, CORE_FORMAT,
+                                "tensor %s: data ends %" PRIu64 " bytes past "
+                                "the end of the file",
+                                t->name, end - avail);
         }
         t->data = f->base + f->data_offset + t->offset;
     }
     if (f->n_tensors < 2) return CORE_OK;
     const gguf_tensor **order = malloc((size_t)f->n_tensors * sizeof *order);
     if (!order) return core_err_set(err, CORE_NOMEM, "out of memory checking tensors");
-    for (int64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
+    for (int64_t i = 0; i < f->n_tensors; i++)
+        order[i] = &f->tensors[i];
     qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_by_offset);
     int rc = CORE_OK;
     for (int64_t i = 1; i < f->n_tensors; i++) {
         const gguf_tensor *p = order[i - 1], *t = order[i];
         if (p->offset + p->size > t->offset) {
-            rc = core_err_set(err, CORE_FORMAT, "tensor %s: data at offset %" PRIu64 " overlaps "
-                              "tensor %s (offset %" PRIu64 ", %zu bytes)", t->name, t->offset,
-                              p->name, p->offset, p->size);
+            rc = core_err_set(err, CORE_FORMAT,
+                              "tensor %s: data at offset %" PRIu64 " overlaps "
+                              "tensor %s (offset %" PRIu64 ", %zu bytes)",
+                              t->name, t->offset, p->name, p->offset, p->size);
             break;
         }
     }
@@ -495,37 +600,43 @@ static int parse_header(gguf_file *f, gguf_cur *c, uint64_t *n_tensors, uint64_t
     if (c->size < 4 || memcmp(c->p, "GGUF", 4) != 0) {
         uint8_t m[4] = {0};
         memcpy(m, c->p, c->size < 4 ? c->size : 4);
-        return core_err_set(err, CORE_FORMAT, "not a GGUF file (magic %02x %02x %02x %02x, "
-                            "expected \"GGUF\")", m[0], m[1], m[2], m[3]);
+        return core_err_set(err, CORE_FORMAT,
+                            "not a GGUF file (magic %02x %02x %02x %02x, "
+                            "expected \"GGUF\")",
+                            m[0], m[1], m[2], m[3]);
     }
     c->pos = 4;
     uint32_t v;
     if (!cur_u32(c, &v)) {
-        return core_err_set(err, CORE_FORMAT, "GGUF header truncated (file is %zu bytes)",
-                            c->size);
+        return core_err_set(err, CORE_FORMAT, "GGUF header truncated (file is %zu bytes)", c->size);
     }
     if (v == 1) {
-        return core_err_set(err, CORE_FORMAT, "GGUF version 1 is not supported (only versions "
+        return core_err_set(err, CORE_FORMAT,
+                            "GGUF version 1 is not supported (only versions "
                             "2 and 3); convert the file with a current llama.cpp");
     }
     if (v != 2 && v != 3) {
         bool swapped = (v & 0xffff) == 0 && v != 0;
-        return core_err_set(err, CORE_FORMAT, "GGUF version %" PRIu32 " is not supported (only "
-                            "versions 2 and 3)%s", v, swapped ? "; a big-endian file?" : "");
+        return core_err_set(err, CORE_FORMAT,
+                            "GGUF version %" PRIu32 " is not supported (only "
+                            "versions 2 and 3)%s",
+                            v, swapped ? "; a big-endian file?" : "");
     }
     f->version = v;
     if (!cur_u64(c, n_tensors) || !cur_u64(c, n_kv)) {
-        return core_err_set(err, CORE_FORMAT, "GGUF header truncated (file is %zu bytes)",
-                            c->size);
+        return core_err_set(err, CORE_FORMAT, "GGUF header truncated (file is %zu bytes)", c->size);
     }
     if (*n_kv > cur_left(c) / GGUF_MIN_KV_BYTES) {
-        return core_err_set(err, CORE_FORMAT, "metadata count %" PRIu64 " is impossible: the "
-                            "file has %zu bytes left after the header", *n_kv, cur_left(c));
+        return core_err_set(err, CORE_FORMAT,
+                            "metadata count %" PRIu64 " is impossible: the "
+                            "file has %zu bytes left after the header",
+                            *n_kv, cur_left(c));
     }
     if (*n_tensors > cur_left(c) / GGUF_MIN_TENSOR_BYTES) {
-        return core_err_set(err, CORE_FORMAT, "tensor count %" PRIu64 " is impossible: the "
-                            "file has %zu bytes left after the header", *n_tensors,
-                            cur_left(c));
+        return core_err_set(err, CORE_FORMAT,
+                            "tensor count %" PRIu64 " is impossible: the "
+                            "file has %zu bytes left after the header",
+                            *n_tensors, cur_left(c));
     }
     return CORE_OK;
 }
@@ -557,9 +668,10 @@ static int parse(gguf_file *f, core_err *err)
     size_t data;
     if (!core_add_size(c.pos, pad, &data) || data > f->size) {
         if (n_tensors > 0) {
-            return core_err_set(err, CORE_FORMAT, "tensor data section (at byte offset %zu) "
-                                "starts past the end of the file (%zu bytes)", c.pos + pad,
-                                f->size);
+            return core_err_set(err, CORE_FORMAT,
+                                "tensor data section (at byte offset %zu) "
+                                "starts past the end of the file (%zu bytes)",
+                                c.pos + pad, f->size);
         }
         data = f->size;
     }
@@ -641,7 +753,8 @@ void gguf_close(gguf_file *f)
         free(f->kvs[i].arr);
     }
     free(f->kvs);
-    for (int64_t i = 0; f->tensors && i < f->n_tensors; i++) free((void *)f->tensors[i].name);
+    for (int64_t i = 0; f->tensors && i < f->n_tensors; i++)
+        free((void *)f->tensors[i].name);
     free(f->tensors);
     free(f->kv_index.slots);
     free(f->tensor_index.slots);
@@ -649,15 +762,33 @@ void gguf_close(gguf_file *f)
     free(f);
 }
 
-uint32_t gguf_version(const gguf_file *f) { return f->version; }
-size_t gguf_file_size(const gguf_file *f) { return f->size; }
-const void *gguf_base(const gguf_file *f) { return f->base; }
-size_t gguf_data_offset(const gguf_file *f) { return f->data_offset; }
-size_t gguf_alignment(const gguf_file *f) { return f->alignment; }
+uint32_t gguf_version(const gguf_file *f)
+{
+    return f->version;
+}
+size_t gguf_file_size(const gguf_file *f)
+{
+    return f->size;
+}
+const void *gguf_base(const gguf_file *f)
+{
+    return f->base;
+}
+size_t gguf_data_offset(const gguf_file *f)
+{
+    return f->data_offset;
+}
+size_t gguf_alignment(const gguf_file *f)
+{
+    return f->alignment;
+}
 
 // ---- public: metadata ----
 
-int64_t gguf_kv_count(const gguf_file *f) { return f->n_kv; }
+int64_t gguf_kv_count(const gguf_file *f)
+{
+    return f->n_kv;
+}
 
 int64_t gguf_kv_find(const gguf_file *f, const char *key)
 {
@@ -685,9 +816,8 @@ void gguf_kv_value(const gguf_file *f, int64_t i, gguf_scalar *scalar, const ggu
 
 static bool vtype_is_int(int t)
 {
-    return t == GGUF_VT_UINT8 || t == GGUF_VT_INT8 || t == GGUF_VT_UINT16 ||
-           t == GGUF_VT_INT16 || t == GGUF_VT_UINT32 || t == GGUF_VT_INT32 ||
-           t == GGUF_VT_UINT64 || t == GGUF_VT_INT64;
+    return t == GGUF_VT_UINT8 || t == GGUF_VT_INT8 || t == GGUF_VT_UINT16 || t == GGUF_VT_INT16 ||
+           t == GGUF_VT_UINT32 || t == GGUF_VT_INT32 || t == GGUF_VT_UINT64 || t == GGUF_VT_INT64;
 }
 
 static bool vtype_is_signed(int t)
@@ -827,7 +957,10 @@ bool gguf_str_eq(gguf_str s, const char *c)
 
 // ---- public: tensors ----
 
-int64_t gguf_tensor_count(const gguf_file *f) { return f->n_tensors; }
+int64_t gguf_tensor_count(const gguf_file *f)
+{
+    return f->n_tensors;
+}
 
 const gguf_tensor *gguf_tensor_at(const gguf_file *f, int64_t i)
 {

@@ -36,7 +36,7 @@ typedef struct wtensor {
     int64_t ne[GGUF_MAX_DIMS];
     size_t size;
     uint64_t offset;
-    const void *data;         /* borrowed, or NULL when fill is set */
+    const void *data; /* borrowed, or NULL when fill is set */
     gguf_tensor_fill_fn fill;
     void *ctx;
 } wtensor;
@@ -64,16 +64,34 @@ typedef struct wout {
 static size_t vsize(int t)
 {
     switch (t) {
-    case GGUF_VT_UINT8: case GGUF_VT_INT8: case GGUF_VT_BOOL: return 1;
-    case GGUF_VT_UINT16: case GGUF_VT_INT16: return 2;
-    case GGUF_VT_UINT32: case GGUF_VT_INT32: case GGUF_VT_FLOAT32: return 4;
-    case GGUF_VT_UINT64: case GGUF_VT_INT64: case GGUF_VT_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_VT_UINT8:
+    case GGUF_VT_INT8:
+    case GGUF_VT_BOOL:
+        return 1;
+    case GGUF_VT_UINT16:
+    case GGUF_VT_INT16:
+        return 2;
+    case GGUF_VT_UINT32:
+    case GGUF_VT_INT32:
+    case GGUF_VT_FLOAT32:
+        return 4;
+    case GGUF_VT_UINT64:
+    case GGUF_VT_INT64:
+    case GGUF_VT_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
-static int put_u32(core_buf *b, uint32_t v) { return core_buf_append(b, &v, 4); }
-static int put_u64(core_buf *b, uint64_t v) { return core_buf_append(b, &v, 8); }
+static int put_u32(core_buf *b, uint32_t v)
+{
+    return core_buf_append(b, &v, 4);
+}
+static int put_u64(core_buf *b, uint64_t v)
+{
+    return core_buf_append(b, &v, 8);
+}
 
 static int put_str(core_buf *b, const char *s, uint64_t len)
 {
@@ -150,14 +168,39 @@ static int put_scalar(core_buf *b, int t, const gguf_scalar *v)
 {
     uint8_t raw[8];
     switch (t) {
-    case GGUF_VT_UINT8: case GGUF_VT_INT8: raw[0] = (uint8_t)v->u; break;
-    case GGUF_VT_BOOL: raw[0] = v->b ? 1 : 0; break;
-    case GGUF_VT_UINT16: case GGUF_VT_INT16: { uint16_t x = (uint16_t)v->u; memcpy(raw, &x, 2); break; }
-    case GGUF_VT_UINT32: case GGUF_VT_INT32: { uint32_t x = (uint32_t)v->u; memcpy(raw, &x, 4); break; }
-    case GGUF_VT_UINT64: case GGUF_VT_INT64: memcpy(raw, &v->u, 8); break;
-    case GGUF_VT_FLOAT32: { float x = (float)v->f; memcpy(raw, &x, 4); break; }
-    case GGUF_VT_FLOAT64: memcpy(raw, &v->f, 8); break;
-    default: return CORE_INVALID;
+    case GGUF_VT_UINT8:
+    case GGUF_VT_INT8:
+        raw[0] = (uint8_t)v->u;
+        break;
+    case GGUF_VT_BOOL:
+        raw[0] = v->b ? 1 : 0;
+        break;
+    case GGUF_VT_UINT16:
+    case GGUF_VT_INT16: {
+        uint16_t x = (uint16_t)v->u;
+        memcpy(raw, &x, 2);
+        break;
+    }
+    case GGUF_VT_UINT32:
+    case GGUF_VT_INT32: {
+        uint32_t x = (uint32_t)v->u;
+        memcpy(raw, &x, 4);
+        break;
+    }
+    case GGUF_VT_UINT64:
+    case GGUF_VT_INT64:
+        memcpy(raw, &v->u, 8);
+        break;
+    case GGUF_VT_FLOAT32: {
+        float x = (float)v->f;
+        memcpy(raw, &x, 4);
+        break;
+    }
+    case GGUF_VT_FLOAT64:
+        memcpy(raw, &v->f, 8);
+        break;
+    default:
+        return CORE_INVALID;
     }
     return core_buf_append(b, raw, vsize(t));
 }
@@ -225,8 +268,10 @@ static int writer_alignment(const gguf_writer *w, size_t *out, core_err *err)
         }
         memcpy(&v, w->kvs[i].val.data + 4, 4);
         if (v == 0 || (v & (v - 1)) != 0) {
-            return core_err_set(err, CORE_INVALID, "general.alignment %" PRIu32 " is not a "
-                                "power of two", v);
+            return core_err_set(err, CORE_INVALID,
+                                "general.alignment %" PRIu32 " is not a "
+                                "power of two",
+                                v);
         }
         *out = v;
     }
@@ -270,8 +315,10 @@ static void out_tensors(wout *o, const gguf_writer *w, size_t align)
                 scratch = malloc(t->size);
                 scratch_cap = scratch ? t->size : 0;
                 if (!scratch) {
-                    o->rc = core_err_set(o->err, CORE_NOMEM, "tensor %s: out of memory (%zu "
-                                         "bytes)", t->name, t->size);
+                    o->rc = core_err_set(o->err, CORE_NOMEM,
+                                         "tensor %s: out of memory (%zu "
+                                         "bytes)",
+                                         t->name, t->size);
                     break;
                 }
             }
@@ -298,8 +345,8 @@ static int add_tensor(gguf_writer *w, const char *name, int type, int n_dims, co
         }
     }
     if (n_dims < 1 || n_dims > GGUF_MAX_DIMS) {
-        return core_err_set(err, CORE_INVALID, "tensor %s: %d dimensions (must be 1 to %d)",
-                            name, n_dims, GGUF_MAX_DIMS);
+        return core_err_set(err, CORE_INVALID, "tensor %s: %d dimensions (must be 1 to %d)", name,
+                            n_dims, GGUF_MAX_DIMS);
     }
     const core_type_info *ti = core_type_get(type);
     if (!ti) return core_err_set(err, CORE_INVALID, "tensor %s: unknown type %d", name, type);
@@ -308,8 +355,8 @@ static int add_tensor(gguf_writer *w, const char *name, int type, int n_dims, co
     for (int d = 0; d < GGUF_MAX_DIMS; d++) {
         t.ne[d] = d < n_dims ? ne[d] : 1;
         if (t.ne[d] < 1) {
-            return core_err_set(err, CORE_INVALID, "tensor %s: dimension %d is %" PRId64, name,
-                                d, t.ne[d]);
+            return core_err_set(err, CORE_INVALID, "tensor %s: dimension %d is %" PRId64, name, d,
+                                t.ne[d]);
         }
         if (d > 0 && !core_mul_size(rows, (size_t)t.ne[d], &rows)) {
             return core_err_set(err, CORE_INVALID, "tensor %s: too many elements", name);
@@ -317,9 +364,10 @@ static int add_tensor(gguf_writer *w, const char *name, int type, int n_dims, co
     }
     size_t row;
     if (!core_type_row_size(type, t.ne[0], &row)) {
-        return core_err_set(err, CORE_INVALID, "tensor %s: row length %" PRId64 " is not a "
-                            "multiple of the %s block size %" PRId64, name, t.ne[0], ti->name,
-                            ti->blck_size);
+        return core_err_set(err, CORE_INVALID,
+                            "tensor %s: row length %" PRId64 " is not a "
+                            "multiple of the %s block size %" PRId64,
+                            name, t.ne[0], ti->name, ti->blck_size);
     }
     if (!core_mul_size(row, rows, &t.size)) {
         return core_err_set(err, CORE_INVALID, "tensor %s: byte size overflows", name);
@@ -367,7 +415,8 @@ void gguf_writer_free(gguf_writer *w)
         free(w->kvs[i].key);
         core_buf_deinit(&w->kvs[i].val);
     }
-    for (size_t i = 0; i < w->n_t; i++) free(w->ts[i].name);
+    for (size_t i = 0; i < w->n_t; i++)
+        free(w->ts[i].name);
     free(w->kvs);
     free(w->ts);
     free(w);
@@ -425,7 +474,8 @@ int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *
     core_buf *b = kv_slot(w, key);
     if (!b) return key && *key ? CORE_NOMEM : CORE_INVALID;
     int rc = put_u32(b, GGUF_VT_ARRAY) || put_u32(b, GGUF_VT_STRING) || put_u64(b, n);
-    for (size_t i = 0; !rc && i < n; i++) rc = put_str(b, v[i], strlen(v[i]));
+    for (size_t i = 0; !rc && i < n; i++)
+        rc = put_str(b, v[i], strlen(v[i]));
     if (rc) {
         kv_drop(w, b);
         return CORE_NOMEM;
@@ -480,8 +530,10 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, int type, int n_dim
     int rc = add_tensor(w, name, type, n_dims, ne, &t, err);
     if (rc) return rc;
     if (size != t->size || !data) {
-        rc = core_err_set(err, CORE_INVALID, "tensor %s: %zu bytes given, its type and shape "
-                          "need %zu", name, data ? size : 0, t->size);
+        rc = core_err_set(err, CORE_INVALID,
+                          "tensor %s: %zu bytes given, its type and shape "
+                          "need %zu",
+                          name, data ? size : 0, t->size);
         free(t->name);
         w->n_t--;
         return rc;
@@ -491,8 +543,7 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, int type, int n_dim
 }
 
 int gguf_writer_add_tensor_fn(gguf_writer *w, const char *name, int type, int n_dims,
-                              const int64_t *ne, gguf_tensor_fill_fn fill, void *ctx,
-                              core_err *err)
+                              const int64_t *ne, gguf_tensor_fill_fn fill, void *ctx, core_err *err)
 {
     if (!fill) return core_err_set(err, CORE_INVALID, "tensor %s: no fill function", name);
     wtensor *t;

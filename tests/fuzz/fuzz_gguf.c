@@ -49,14 +49,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         uint64_t u;
         double d;
-        g_sink += (uint64_t)gguf_get_u64(f, key, &u, &err) + (uint64_t)gguf_get_float(f, key, &d, &err);
+        g_sink +=
+            (uint64_t)gguf_get_u64(f, key, &u, &err) + (uint64_t)gguf_get_float(f, key, &d, &err);
     }
     const uint8_t *end = (const uint8_t *)gguf_base(f) + gguf_file_size(f);
     for (int64_t i = 0; i < gguf_tensor_count(f); i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         if (gguf_tensor_find(f, t->name) != t) __builtin_trap();
         if ((const uint8_t *)t->data + t->size > end) __builtin_trap();
-        if (t->size) g_sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->size - 1];
+        if (t->size)
+            g_sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->size - 1];
     }
     gguf_close(f);
     return 0;

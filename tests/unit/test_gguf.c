@@ -13,8 +13,14 @@
 
 // ---- byte builder ----
 
-static void b_u32(core_buf *b, uint32_t v) { core_buf_append(b, &v, 4); }
-static void b_u64(core_buf *b, uint64_t v) { core_buf_append(b, &v, 8); }
+static void b_u32(core_buf *b, uint32_t v)
+{
+    core_buf_append(b, &v, 4);
+}
+static void b_u64(core_buf *b, uint64_t v)
+{
+    core_buf_append(b, &v, 8);
+}
 static void b_str(core_buf *b, const char *s)
 {
     b_u64(b, strlen(s));
@@ -39,23 +45,26 @@ static void b_kv_str(core_buf *b, const char *key, const char *v)
     b_u32(b, GGUF_VT_STRING);
     b_str(b, v);
 }
-static void b_tinfo(core_buf *b, const char *name, uint32_t nd, const uint64_t *ne,
-                    uint32_t type, uint64_t off)
+static void b_tinfo(core_buf *b, const char *name, uint32_t nd, const uint64_t *ne, uint32_t type,
+                    uint64_t off)
 {
     b_str(b, name);
     b_u32(b, nd);
-    for (uint32_t i = 0; i < nd; i++) b_u64(b, ne[i]);
+    for (uint32_t i = 0; i < nd; i++)
+        b_u64(b, ne[i]);
     b_u32(b, type);
     b_u64(b, off);
 }
 static void b_pad(core_buf *b, size_t align)
 {
     static const char z[256];
-    while (b->len % align) core_buf_append(b, z, 1);
+    while (b->len % align)
+        core_buf_append(b, z, 1);
 }
 static void b_zeros(core_buf *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++) core_buf_append(b, "\0", 1);
+    for (size_t i = 0; i < n; i++)
+        core_buf_append(b, "\0", 1);
 }
 
 /* Opens b, expecting a FORMAT error whose message contains want. */
@@ -70,17 +79,17 @@ static int open_fail(const core_buf *b, core_err *e)
     return rc;
 }
 
-#define EXPECT_FORMAT(buf, want)                                     \
-    do {                                                             \
-        core_err e_;                                                 \
-        int rc_ = open_fail(buf, &e_);                               \
-        CHECK_EQ_INT(rc_, CORE_FORMAT);                              \
-        CHECK_CONTAINS(e_.msg, want);                                \
+#define EXPECT_FORMAT(buf, want)                                                                   \
+    do {                                                                                           \
+        core_err e_;                                                                               \
+        int rc_ = open_fail(buf, &e_);                                                             \
+        CHECK_EQ_INT(rc_, CORE_FORMAT);                                                            \
+        CHECK_CONTAINS(e_.msg, want);                                                              \
     } while (0)
 
 /* One tensor file: a header with one kv, one tensor of F32 [8] at offset off. */
-static void one_tensor(core_buf *b, uint32_t nd, const uint64_t *ne, uint32_t type,
-                       uint64_t off, size_t data_bytes)
+static void one_tensor(core_buf *b, uint32_t nd, const uint64_t *ne, uint32_t type, uint64_t off,
+                       size_t data_bytes)
 {
     b_hdr(b, 3, 1, 1);
     b_kv_str(b, "general.architecture", "llama");
@@ -104,7 +113,8 @@ static int fill_iota(void *ctx, void *dst, size_t size, core_err *err)
 {
     (void)err;
     float *f = dst;
-    for (size_t i = 0; i < size / 4; i++) f[i] = (float)i * *(const float *)ctx;
+    for (size_t i = 0; i < size / 4; i++)
+        f[i] = (float)i * *(const float *)ctx;
     return CORE_OK;
 }
 
@@ -142,8 +152,10 @@ static int write_sample(const char *path, float *f32data, uint8_t *q8data, core_
     float fl[] = {0.5f, -2.0f};
     gguf_writer_set_arr(w, "t.arr_f32", GGUF_VT_FLOAT32, fl, 2);
     gguf_writer_set_arr(w, "t.arr_empty", GGUF_VT_UINT8, NULL, 0);
-    for (int i = 0; i < 40; i++) f32data[i] = (float)i - 20;
-    for (int i = 0; i < 68; i++) q8data[i] = (uint8_t)(i * 37);
+    for (int i = 0; i < 40; i++)
+        f32data[i] = (float)i - 20;
+    for (int i = 0; i < 68; i++)
+        q8data[i] = (uint8_t)(i * 37);
     int64_t ne_a[] = {8, 5}, ne_b[] = {64}, ne_c[] = {16, 2, 1, 2};
     static float scale = 0.25f;
     int rc = gguf_writer_add_tensor(w, "a", CORE_TYPE_F32, 2, ne_a, f32data, 160, e);
@@ -191,8 +203,8 @@ TEST(gguf_writer_round_trips_every_value_type)
     CHECK(gguf_get_float(f, "t.f64", &d, NULL) == 0 && d == 2.718281828459045);
     CHECK(gguf_get_str(f, "t.nul", &s, NULL) == 0 && s.len == 3 && memcmp(s.ptr, "a\0b", 3) == 0);
     const gguf_array *a;
-    CHECK(gguf_get_array(f, "t.arr_str", &a, NULL) == 0 && a->type == GGUF_VT_STRING &&
-          a->n == 3 && gguf_str_eq(a->strs[1], "") && gguf_str_eq(a->strs[2], "Ġthe"));
+    CHECK(gguf_get_array(f, "t.arr_str", &a, NULL) == 0 && a->type == GGUF_VT_STRING && a->n == 3 &&
+          gguf_str_eq(a->strs[1], "") && gguf_str_eq(a->strs[2], "Ġthe"));
     CHECK(gguf_get_array(f, "t.arr_i32", &a, NULL) == 0 && a->n == 4 &&
           gguf_array_int(a, 1) == -1 && gguf_array_int(a, 3) == 1 << 30);
     CHECK(gguf_get_array(f, "t.arr_f32", &a, NULL) == 0 && gguf_array_float(a, 1) == -2.0);
@@ -758,7 +770,8 @@ int main(void)
     RUN(gguf_opens_every_shared_model);
     RUN(gguf_open_reports_missing_file);
     const char *names[] = {"sample.gguf", "getters.gguf", "nested.gguf", "trunc.gguf"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(tmp_path(names[i]));
     rmdir(g_tmpdir);
     return test_summary();
 }

@@ -49,8 +49,8 @@ static void check_shape(const gguf_file *f, const char *name, int type, int64_t 
     CHECK_MSG(t != NULL, "tensor %s missing", name);
     if (!t) return;
     CHECK_MSG(t->type == type, "%s: type %d, want %d", name, t->type, type);
-    CHECK_MSG(t->ne[0] == ne0 && t->ne[1] == ne1, "%s: shape %lld x %lld, want %lld x %lld",
-              name, (long long)t->ne[0], (long long)t->ne[1], (long long)ne0, (long long)ne1);
+    CHECK_MSG(t->ne[0] == ne0 && t->ne[1] == ne1, "%s: shape %lld x %lld, want %lld x %lld", name,
+              (long long)t->ne[0], (long long)t->ne[1], (long long)ne0, (long long)ne1);
     bool matrix = strstr(name, ".weight") != NULL && strstr(name, "norm") == NULL;
     CHECK_EQ_INT(t->n_dims, matrix ? 2 : 1);
 }
@@ -85,8 +85,8 @@ TEST(mkmodel_default_has_standard_keys_and_shapes)
     CHECK(gguf_tensor_find(f, "output.weight") == NULL);
     for (int l = 0; l < 2; l++) {
         char n[64];
-#define SHAPE(suffix, ty, a, b)                                   \
-    snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                \
+#define SHAPE(suffix, ty, a, b)                                                                    \
+    snprintf(n, sizeof n, "blk.%d.%s", l, suffix);                                                 \
     check_shape(f, n, ty, a, b)
         SHAPE("attn_norm.weight", CORE_TYPE_F32, 256, 1);
         SHAPE("attn_q.weight", CORE_TYPE_Q8_0, 256, 256);
@@ -112,8 +112,8 @@ TEST(mkmodel_builtin_vocab_is_consistent_bpe)
     gguf_str s;
     CHECK(gguf_get_str(f, "tokenizer.ggml.model", &s, NULL) == 0 && gguf_str_eq(s, "gpt2"));
     CHECK(gguf_get_str(f, "tokenizer.ggml.pre", &s, NULL) == 0 && gguf_str_eq(s, "default"));
-    CHECK(gguf_get_str(f, "tokenizer.chat_template", &s, NULL) == 0 &&
-          s.len > 50 && memmem(s.ptr, s.len, "<|im_start|>assistant", 21) != NULL);
+    CHECK(gguf_get_str(f, "tokenizer.chat_template", &s, NULL) == 0 && s.len > 50 &&
+          memmem(s.ptr, s.len, "<|im_start|>assistant", 21) != NULL);
     bool b = true;
     CHECK(gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b, NULL) == 0 && !b);
     const gguf_array *toks, *types, *merges;
@@ -165,7 +165,10 @@ out:
 /* Dequantized weights of every type have the intended spread: std 1/sqrt(fan_in). */
 TEST(mkmodel_writes_every_type)
 {
-    static const struct { int type; uint32_t ftype; } types[] = {
+    static const struct {
+        int type;
+        uint32_t ftype;
+    } types[] = {
         {CORE_TYPE_F32, 0},   {CORE_TYPE_F16, 1},   {CORE_TYPE_BF16, 32}, {CORE_TYPE_Q8_0, 7},
         {CORE_TYPE_Q4_0, 2},  {CORE_TYPE_Q4_1, 3},  {CORE_TYPE_Q5_0, 8},  {CORE_TYPE_Q5_1, 9},
         {CORE_TYPE_Q4_K, 14}, {CORE_TYPE_Q5_K, 16}, {CORE_TYPE_Q6_K, 18},
@@ -209,7 +212,8 @@ TEST(mkmodel_writes_every_type)
         CHECK(n && n->type == CORE_TYPE_F32);
         if (n) {
             const float *w = n->data;
-            for (int i = 0; i < 256; i++) CHECK(w[i] > 0.85f && w[i] < 1.15f);
+            for (int i = 0; i < 256; i++)
+                CHECK(w[i] > 0.85f && w[i] < 1.15f);
         }
         gguf_close(f);
         unlink(tmp_path(name));
@@ -330,8 +334,10 @@ TEST(mkmodel_rejects_bad_parameters)
         const char *want;
     } cases[] = {
         {"gpt9", 256, 4, 2, 768, CORE_TYPE_Q8_0, "unknown architecture \"gpt9\""},
-        {"llama", 250, 4, 2, 768, CORE_TYPE_F32, "embedding length 250 is not divisible by the head count 4"},
-        {"llama", 256, 4, 3, 768, CORE_TYPE_Q8_0, "head count 4 is not divisible by the KV head count 3"},
+        {"llama", 250, 4, 2, 768, CORE_TYPE_F32,
+         "embedding length 250 is not divisible by the head count 4"},
+        {"llama", 256, 4, 3, 768, CORE_TYPE_Q8_0,
+         "head count 4 is not divisible by the KV head count 3"},
         {"llama", 96, 32, 32, 96, CORE_TYPE_F32, "head dimension 3 must be even"},
         {"llama", 128, 4, 2, 768, CORE_TYPE_Q4_K, "multiples of 256: embedding length 128"},
         {"llama", 256, 4, 2, 100, CORE_TYPE_Q8_0, "multiples of 32: feed-forward length 100"},
@@ -374,7 +380,8 @@ int main(void)
     RUN(mkmodel_copies_vocab_from_another_model);
     RUN(mkmodel_rejects_bad_parameters);
     const char *names[] = {"default.gguf", "vocab.gguf", "qwen2.gguf"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unlink(tmp_path(names[i]));
     rmdir(g_tmpdir);
     return test_summary();
 }
