@@ -69,6 +69,11 @@ static void fill_fast(int isa)
         g_fast[CORE_TYPE_Q4_0].dot_f32 = kern_dot_f32_q4_0_avx2;
         g_fast[CORE_TYPE_Q4_K].dot_f32 = kern_dot_f32_q4_K_avx2;
         g_fast[CORE_TYPE_Q6_K].dot_f32 = kern_dot_f32_q6_K_avx2;
+        g_fast[CORE_TYPE_Q4_1].dot_f32 = kern_dot_f32_q4_1_avx2;
+        g_fast[CORE_TYPE_Q5_0].dot_f32 = kern_dot_f32_q5_0_avx2;
+        g_fast[CORE_TYPE_Q5_1].dot_f32 = kern_dot_f32_q5_1_avx2;
+        g_fast[CORE_TYPE_Q5_K].dot_f32 = kern_dot_f32_q5_K_avx2;
+        g_fast[CORE_TYPE_F16].to_float = kern_to_float_f16_avx2;
     }
     if (isa >= ISA_AVX512) {
         g_fast[CORE_TYPE_F32].dot_f32 = kern_dot_f32_f32_avx512;

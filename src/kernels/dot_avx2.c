@@ -215,3 +215,126 @@ float kern_dot_f32_q6_K_avx2(int64_t n, const void *restrict w, const float *res
     }
     return hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
+
+// ---- Q4_1, Q5_0, Q5_1, Q5_K ----
+
+float kern_dot_f32_q4_1_avx2(int64_t n, const void *restrict w, const float *restrict x)
+{
+    const kern_block_q4_1 *b = w;
+    const __m256i low = _mm256_set1_epi32(0x0F);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
+        const __m256 d = _mm256_set1_ps(f16(b[i].d)), m = _mm256_set1_ps(f16(b[i].m));
+        for (int j = 0; j < KERN_QK / 2; j += 8) {
+            __m256i q = load8_u8(b[i].qs + j);
+            __m256 w0 = _mm256_add_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_and_si256(q, low)), d), m);
+            __m256 w1 = _mm256_add_ps(
+                _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(q, 4)), d), m);
+            a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j), a0);
+            a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
+        }
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+/* The 5th bits of elements j..j+7 of a Q5 block (bit j+lane of qh), as 0 or 16 per lane. */
+static inline __m256i q5_high(uint32_t qh, int j)
+{
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i bits = _mm256_srlv_epi32(_mm256_set1_epi32((int)qh),
+                                     _mm256_add_epi32(lanes, _mm256_set1_epi32(j)));
+    return _mm256_slli_epi32(_mm256_and_si256(bits, _mm256_set1_epi32(1)), 4);
+}
+
+static inline uint32_t q5_qh(const uint8_t qh[4])
+{
+    uint32_t v;
+    memcpy(&v, qh, sizeof v);
+    return v;
+}
+
+float kern_dot_f32_q5_0_avx2(int64_t n, const void *restrict w, const float *restrict x)
+{
+    const kern_block_q5_0 *b = w;
+    const __m256i low = _mm256_set1_epi32(0x0F), sixteen = _mm256_set1_epi32(16);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
+        const __m256 d = _mm256_set1_ps(f16(b[i].d));
+        const uint32_t qh = q5_qh(b[i].qh);
+        for (int j = 0; j < KERN_QK / 2; j += 8) {
+            __m256i q = load8_u8(b[i].qs + j);
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, low), q5_high(qh, j));
+            __m256i q1 = _mm256_or_si256(_mm256_srli_epi32(q, 4), q5_high(qh, j + 16));
+            __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q0, sixteen)), d);
+            __m256 w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q1, sixteen)), d);
+            a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j), a0);
+            a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
+        }
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+float kern_dot_f32_q5_1_avx2(int64_t n, const void *restrict w, const float *restrict x)
+{
+    const kern_block_q5_1 *b = w;
+    const __m256i low = _mm256_set1_epi32(0x0F);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
+        const __m256 d = _mm256_set1_ps(f16(b[i].d)), m = _mm256_set1_ps(f16(b[i].m));
+        const uint32_t qh = q5_qh(b[i].qh);
+        for (int j = 0; j < KERN_QK / 2; j += 8) {
+            __m256i q = load8_u8(b[i].qs + j);
+            __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, low), q5_high(qh, j));
+            __m256i q1 = _mm256_or_si256(_mm256_srli_epi32(q, 4), q5_high(qh, j + 16));
+            __m256 w0 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q0), d), m);
+            __m256 w1 = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q1), d), m);
+            a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + j), a0);
+            a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
+        }
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+float kern_dot_f32_q5_K_avx2(int64_t n, const void *restrict w, const float *restrict x)
+{
+    const kern_block_q5_K *b = w;
+    const __m256i low = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        const float d = f16(b[i].d), min = f16(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
+            uint8_t sc, m;
+            kern_scale_min_k4(is, b[i].scales, &sc, &m);
+            const __m256 d1 = _mm256_set1_ps(d * (float)sc), m1 = _mm256_set1_ps(min * (float)m);
+            kern_scale_min_k4(is + 1, b[i].scales, &sc, &m);
+            const __m256 d2 = _mm256_set1_ps(d * (float)sc), m2 = _mm256_set1_ps(min * (float)m);
+            for (int l = 0; l < 32; l += 8) {
+                __m256i v = load8_u8(q + l), h = load8_u8(b[i].qh + l);
+                __m256i h0 = _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, is), one), 4);
+                __m256i h1 =
+                    _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(h, is + 1), one), 4);
+                __m256i q0 = _mm256_add_epi32(_mm256_and_si256(v, low), h0);
+                __m256i q1 = _mm256_add_epi32(_mm256_srli_epi32(v, 4), h1);
+                __m256 w0 = _mm256_sub_ps(_mm256_mul_ps(d1, _mm256_cvtepi32_ps(q0)), m1);
+                __m256 w1 = _mm256_sub_ps(_mm256_mul_ps(d2, _mm256_cvtepi32_ps(q1)), m2);
+                a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + l), a0);
+                a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + 32 + l), a1);
+            }
+        }
+    }
+    return hsum8(_mm256_add_ps(a0, a1));
+}
+
+// ---- dequantization ----
+
+void kern_to_float_f16_avx2(const void *restrict src, float *restrict dst, int64_t n)
+{
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    }
+    for (; i < n; i++) dst[i] = kern_f16_to_f32(h[i]);
+}

@@ -163,6 +163,12 @@ float kern_dot_f32_q8_0_avx2(int64_t n, const void *restrict w, const float *res
 float kern_dot_f32_q4_0_avx2(int64_t n, const void *restrict w, const float *restrict x);
 float kern_dot_f32_q4_K_avx2(int64_t n, const void *restrict w, const float *restrict x);
 float kern_dot_f32_q6_K_avx2(int64_t n, const void *restrict w, const float *restrict x);
+float kern_dot_f32_q4_1_avx2(int64_t n, const void *restrict w, const float *restrict x);
+float kern_dot_f32_q5_0_avx2(int64_t n, const void *restrict w, const float *restrict x);
+float kern_dot_f32_q5_1_avx2(int64_t n, const void *restrict w, const float *restrict x);
+float kern_dot_f32_q5_K_avx2(int64_t n, const void *restrict w, const float *restrict x);
+/* F16C dequantization: bit-exact with kern_to_float_f16_ref (NaN payloads included). */
+void kern_to_float_f16_avx2(const void *restrict src, float *restrict dst, int64_t n);
 
 float kern_dot_f32_f32_avx512(int64_t n, const void *restrict w, const float *restrict x);
 float kern_dot_f32_f16_avx512(int64_t n, const void *restrict w, const float *restrict x);

@@ -113,7 +113,8 @@ TEST(kquant_types_agree)
 /* Dispatched dot vs reference dot on the real rows of every weight type in the files. */
 TEST(simd_dot_on_real_rows)
 {
-    static const char *names[] = {"tiny-llama-f16", "tiny-llama-q8_0", "tiny-llama-q4_0",
+    static const char *names[] = {"tiny-llama-f16",  "tiny-llama-q8_0", "tiny-llama-q4_0",
+                                  "tiny-llama-q4_1", "tiny-llama-q5_0", "tiny-llama-q5_1",
                                   "tiny-llama256-mixed", "tiny-llama256-q4_k",
                                   "tiny-llama256-q5_k"};
     float x[1024];

@@ -18,6 +18,10 @@
 #define TOL_Q4_0 1e-5
 #define TOL_Q4_K 1e-5
 #define TOL_Q6_K 1e-5
+#define TOL_Q4_1 1e-5
+#define TOL_Q5_0 1e-5
+#define TOL_Q5_1 1e-5
+#define TOL_Q5_K 1e-5
 
 typedef struct {
     int type;
@@ -175,6 +179,10 @@ TEST(avx2_vs_ref)
         {CORE_TYPE_Q4_0, "avx2", kern_dot_f32_q4_0_avx2, TOL_Q4_0},
         {CORE_TYPE_Q4_K, "avx2", kern_dot_f32_q4_K_avx2, TOL_Q4_K},
         {CORE_TYPE_Q6_K, "avx2", kern_dot_f32_q6_K_avx2, TOL_Q6_K},
+        {CORE_TYPE_Q4_1, "avx2", kern_dot_f32_q4_1_avx2, TOL_Q4_1},
+        {CORE_TYPE_Q5_0, "avx2", kern_dot_f32_q5_0_avx2, TOL_Q5_0},
+        {CORE_TYPE_Q5_1, "avx2", kern_dot_f32_q5_1_avx2, TOL_Q5_1},
+        {CORE_TYPE_Q5_K, "avx2", kern_dot_f32_q5_K_avx2, TOL_Q5_K},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_case(&cases[i]);
 }
@@ -218,6 +226,13 @@ TEST(dispatched_vs_ref)
         kern_traits_ref(types[i])->to_float(row, b, n);
         CHECK(memcmp(a, b, sizeof(float) * (size_t)n) == 0);
     }
+    /* F16 dequantization over every half, NaNs included */
+    static uint16_t all[65536];
+    static float fa[65536], fb[65536];
+    for (uint32_t h = 0; h < 65536; h++) all[h] = (uint16_t)h;
+    kern_traits_get(CORE_TYPE_F16)->to_float(all, fa, 65536 - 3); /* odd tail too */
+    kern_traits_ref(CORE_TYPE_F16)->to_float(all, fb, 65536 - 3);
+    CHECK(memcmp(fa, fb, sizeof(float) * (65536 - 3)) == 0);
     kern_force_scalar(true);
     CHECK_EQ_STR(kern_isa(), "scalar");
     CHECK(kern_traits_get(CORE_TYPE_Q4_K) == kern_traits_ref(CORE_TYPE_Q4_K));
