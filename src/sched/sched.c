@@ -282,12 +282,16 @@ static void *unload_thread(void *arg)
     sched *s = w->s;
     sched_entry *e = w->e;
     free(w);
+    /* Detach the runner first so snapshots and cancels stop looking at it. */
+    pthread_mutex_lock(&s->mu);
+    sched_runner *run = e->run;
+    e->run = NULL;
+    pthread_mutex_unlock(&s->mu);
     /* The runner cancels and releases anything still attached (shutdown only). */
-    sched_runner_stop(e->run);
+    sched_runner_stop(run);
     if (e->inst) s->be->unload(e->inst);
     malloc_trim(0); /* give the freed heap back to the OS so RSS falls */
     pthread_mutex_lock(&s->mu);
-    e->run = NULL;
     e->inst = NULL;
     e->unload_done = true;
     pthread_cond_signal(&s->cv);
@@ -320,12 +324,13 @@ static void start_unload(sched *s, sched_entry *e, const char *reason)
     if (start_worker(s, e, unload_thread)) {
         /* No thread: unload here (rare; costs the scheduler a pause). */
         CORE_WARN("sched: no thread for unloading %s: unloading inline", e->name);
+        sched_runner *run = e->run;
+        e->run = NULL;
         pthread_mutex_unlock(&s->mu);
-        sched_runner_stop(e->run);
+        sched_runner_stop(run);
         if (e->inst) s->be->unload(e->inst);
         malloc_trim(0);
         pthread_mutex_lock(&s->mu);
-        e->run = NULL;
         e->inst = NULL;
         e->unload_done = true;
     }
