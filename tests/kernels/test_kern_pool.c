@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kernels/kernels.h"
 #include "test.h"
@@ -93,6 +94,50 @@ TEST(pool_bad_sizes)
     CHECK(n >= 1 && n <= 4096);
 }
 
+/* kern_default_threads honours a cgroup v2 cpu.max quota (a fake tree via DWELL_CGROUP_ROOT). */
+TEST(default_threads_cgroup_quota)
+{
+    char dir[] = "/tmp/dwell-kern-cg-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[256];
+    snprintf(path, sizeof path, "%s/cpu.max", dir);
+    const char *old = getenv("DWELL_CGROUP_ROOT");
+    char *saved = old ? strdup(old) : NULL;
+    setenv("DWELL_CGROUP_ROOT", dir, 1);
+    int base = kern_default_threads(); /* no cpu.max yet: the affinity count */
+    CHECK(base >= 1);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fputs("50000 100000\n", f); /* half a CPU: still one thread */
+        fclose(f);
+        CHECK_EQ_INT(kern_default_threads(), 1);
+    }
+    f = fopen(path, "w");
+    if (f) {
+        fputs("max 100000\n", f);
+        fclose(f);
+        CHECK_EQ_INT(kern_default_threads(), base);
+    }
+    f = fopen(path, "w");
+    if (f) {
+        fputs("100000000 100000\n", f); /* 1000 CPUs: capped by the affinity count */
+        fclose(f);
+        CHECK_EQ_INT(kern_default_threads(), base);
+    }
+    f = fopen(path, "w");
+    if (f) {
+        fputs("garbage\n", f);
+        fclose(f);
+        CHECK_EQ_INT(kern_default_threads(), base);
+    }
+    remove(path);
+    rmdir(dir);
+    if (saved) setenv("DWELL_CGROUP_ROOT", saved, 1);
+    else unsetenv("DWELL_CGROUP_ROOT");
+    free(saved);
+}
+
 static uint64_t rng = 88172645463325252ull;
 static float frand(void)
 {
@@ -169,6 +214,7 @@ int main(void)
     RUN(pool_runs_every_ith_once);
     RUN(pool_wakes_after_sleep);
     RUN(pool_bad_sizes);
+    RUN(default_threads_cgroup_quota);
     RUN(matmul_matches_naive);
     RUN(get_row_dequantizes_the_row);
     return test_summary();
