@@ -330,15 +330,23 @@ typedef struct parser {
 
 enum { STOP_EOF, STOP_END, STOP_ELSE };
 
+static const char *const ps_keywords[] = {"if", "else", "end", "range", "with", "break",
+                                          "continue", "define", "template", "block", NULL};
+
+/* A token as Go's messages show it: keywords as <if>, the rest quoted (cut after 20 bytes). */
 static const char *tok_desc(const tok *k, char *buf, size_t cap)
 {
-    switch (k->type) {
-    case TK_EOF: return "EOF";
-    case TK_RIGHT: return "\"}}\"";
-    case TK_LEFT: return "\"{{\"";
-    case TK_FIELD: snprintf(buf, cap, "<.%.*s>", (int)(k->n > 40 ? 40 : k->n), k->p); break;
-    default: snprintf(buf, cap, "<%.*s>", (int)(k->n > 40 ? 40 : k->n), k->p); break;
+    if (k->type == TK_EOF) return "EOF";
+    for (size_t i = 0; k->type == TK_IDENT && ps_keywords[i]; i++) {
+        if (strlen(ps_keywords[i]) == k->n && memcmp(ps_keywords[i], k->p, k->n) == 0) {
+            snprintf(buf, cap, "<%s>", ps_keywords[i]);
+            return buf;
+        }
     }
+    const char *p = k->type == TK_FIELD ? k->p - 1 : k->p;
+    size_t n = k->type == TK_FIELD ? k->n + 1 : k->n;
+    if (k->type == TK_RIGHT) p = "}}", n = 2;
+    snprintf(buf, cap, "\"%.*s%s\"", (int)(n > 20 ? 20 : n), p, n > 20 ? "..." : "");
     return buf;
 }
 
@@ -477,9 +485,6 @@ static int ps_chain(parser *p, eng_targ *a, bool first)
 static int ps_unquote(parser *p, const tok *k, eng_targ *a);
 static int ps_number(parser *p, const tok *k, eng_targ *a);
 static int ps_pipeline(parser *p, eng_tpipe **out, const char *context, int end_type);
-
-static const char *const ps_keywords[] = {"if", "else", "end", "range", "with", "break",
-                                          "continue", "define", "template", "block", NULL};
 
 static int ps_operand(parser *p, eng_targ *a)
 {
