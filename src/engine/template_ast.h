@@ -2,7 +2,7 @@
  * template_funcs.c, template_chat.c). Not part of the engine's public contract.
  *
  * The renderer has three stages:
- *   lexer + parser (template_parse.c)  source text → a small AST, allocated in an arena
+ *   eng_tlexer + parser (template_parse.c)  source text → a small AST, allocated in an arena
  *   executor (template_exec.c)         AST + data → text, over a small value model
  *   functions (template_funcs.c)       Go's builtins and Ollama's extras
  *
@@ -201,6 +201,35 @@ int eng_tfunc_find(const char *name, size_t len);
 const char *eng_tfunc_name(int f);
 /* Calls function f (not and/or) with evaluated arguments. */
 int eng_tfunc_call(eng_texec *x, int f, const eng_tval *args, size_t n, eng_tval *out);
+
+// ---- lexer (template_lex.c) ----
+
+enum eng_ttok_type {
+    ENG_TK_EOF, ENG_TK_TEXT, ENG_TK_LEFT, ENG_TK_RIGHT, ENG_TK_IDENT, ENG_TK_FIELD, ENG_TK_VAR,
+    ENG_TK_DOT, ENG_TK_STR, ENG_TK_RAWSTR, ENG_TK_CHAR, ENG_TK_NUM, ENG_TK_PIPE, ENG_TK_LPAREN,
+    ENG_TK_RPAREN, ENG_TK_DECL, ENG_TK_ASSIGN, ENG_TK_COMMA,
+};
+
+typedef struct eng_ttok {
+    int type;
+    const char *p;  /* ENG_TK_FIELD: the name without the dot */
+    size_t n;
+    int line;
+    bool adjacent;  /* no space between this token and the previous one */
+} eng_ttok;
+
+typedef struct eng_tlexer {
+    const char *src;
+    size_t len, pos;
+    int line;
+    eng_ttok *toks;
+    size_t n, cap;
+    core_err *err;
+} eng_tlexer;
+
+/* Lexes l->src[0, l->len) into l->toks (malloc'd; the caller frees it), ending with
+ * ENG_TK_EOF. Errors name the line. */
+int eng_tlex_run(eng_tlexer *l);
 
 // ---- parser ----
 

@@ -469,8 +469,10 @@ static int fmt_one(eng_texec *x, core_buf *b, const char *spec, size_t spec_n, c
             uint32_t cp = (uint32_t)v->u.i;
             size_t k = 0;
             if (cp < 0x80) u[k++] = (char)cp;
-            else if (cp < 0x800) u[k++] = (char)(0xC0 | (cp >> 6)), u[k++] = (char)(0x80 | (cp & 0x3F));
-            else if (cp < 0x10000) {
+            else if (cp < 0x800) {
+                u[k++] = (char)(0xC0 | (cp >> 6));
+                u[k++] = (char)(0x80 | (cp & 0x3F));
+            } else if (cp < 0x10000) {
                 u[k++] = (char)(0xE0 | (cp >> 12));
                 u[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
                 u[k++] = (char)(0x80 | (cp & 0x3F));

@@ -1,8 +1,8 @@
-/* template_parse.c — lexer and parser for the subset of Go's text/template that Ollama's
+/* template_parse.c — the parser for the subset of Go's text/template that Ollama's
  * templates use (ref: pkg.go.dev/text/template, spec/ollama-compat.md appendix A).
  *
- * The lexer turns the whole source into tokens first (text, delimiters, and the words inside
- * actions); the parser is recursive descent over them and builds the AST of template_ast.h in
+ * The lexer (template_lex.c) turns the whole source into tokens first; the parser is
+ * recursive descent over them and builds the AST of template_ast.h in
  * the template's arena. Nesting of control structures and parentheses is capped at
  * ENG_TMPL_MAX_DEPTH, so a hostile template cannot exhaust the stack. Every error names the
  * line and what was unexpected, as Go's parser does.
@@ -20,304 +20,11 @@
 
 #include "engine/template_ast.h"
 
-// ---- arena ----
-
-struct eng_tarena_chunk {
-    eng_tarena_chunk *next;
-    size_t size, used;
-    _Alignas(16) unsigned char data[];
-};
-
-void eng_tarena_init(eng_tarena *a, size_t cap)
-{
-    a->head = NULL;
-    a->used = 0;
-    a->cap = cap;
-}
-
-void eng_tarena_deinit(eng_tarena *a)
-{
-    if (!a) return;
-    eng_tarena_chunk *c = a->head;
-    while (c) {
-        eng_tarena_chunk *next = c->next;
-        free(c);
-        c = next;
-    }
-    a->head = NULL;
-    a->used = 0;
-}
-
-void *eng_tarena_alloc(eng_tarena *a, size_t size)
-{
-    size = (size + 15) & ~(size_t)15;
-    if (size == 0) size = 16;
-    if (a->cap && (size > a->cap || a->used > a->cap - size)) return NULL;
-    eng_tarena_chunk *c = a->head;
-    if (!c || c->size - c->used < size) {
-        size_t csize = size > 16384 ? size : 16384;
-        c = malloc(sizeof *c + csize);
-        if (!c) return NULL;
-        c->size = csize;
-        c->used = 0;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = c->data + c->used;
-    c->used += size;
-    a->used += size;
-    memset(p, 0, size);
-    return p;
-}
-
-char *eng_tarena_strdup(eng_tarena *a, const char *s, size_t n)
-{
-    char *p = eng_tarena_alloc(a, n + 1);
-    if (!p) return NULL;
-    if (n) memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
-// ---- lexer ----
-
-enum tok_type {
-    TK_EOF, TK_TEXT, TK_LEFT, TK_RIGHT, TK_IDENT, TK_FIELD, TK_VAR, TK_DOT, TK_STR,
-    TK_RAWSTR, TK_CHAR, TK_NUM, TK_PIPE, TK_LPAREN, TK_RPAREN, TK_DECL, TK_ASSIGN, TK_COMMA,
-};
-
-typedef struct tok {
-    int type;
-    const char *p;  /* TK_FIELD: the name without the dot */
-    size_t n;
-    int line;
-    bool adjacent;  /* no space between this token and the previous one */
-} tok;
-
-typedef struct lexer {
-    const char *src;
-    size_t len, pos;
-    int line;
-    tok *toks;
-    size_t n, cap;
-    core_err *err;
-} lexer;
-
-static bool lx_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static bool lx_alnum(char c)
-{
-    return isalnum((unsigned char)c) || c == '_' || (unsigned char)c >= 0x80;
-}
-
-static int lx_push(lexer *l, int type, const char *p, size_t n, int line, bool adjacent)
-{
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 256;
-        tok *t = realloc(l->toks, cap * sizeof *t);
-        if (!t) return core_err_set(l->err, CORE_NOMEM, "template: out of memory");
-        l->toks = t;
-        l->cap = cap;
-    }
-    l->toks[l->n++] = (tok){type, p, n, line, adjacent};
-    return CORE_OK;
-}
-
-static int lx_count_lines(const char *p, size_t n)
-{
-    int k = 0;
-    for (size_t i = 0; i < n; i++) k += p[i] == '\n';
-    return k;
-}
-
-/* A quoted string, raw string or char constant starting at l->pos. */
-static int lx_quoted(lexer *l, char q, int type, bool adjacent)
-{
-    size_t start = l->pos;
-    int line = l->line;
-    l->pos++;
-    while (l->pos < l->len && l->src[l->pos] != q) {
-        char c = l->src[l->pos];
-        if (q != '`' && c == '\\' && l->pos + 1 < l->len) {
-            l->pos += 2;
-            continue;
-        }
-        if (q != '`' && c == '\n') break;
-        if (c == '\n') l->line++;
-        l->pos++;
-    }
-    if (l->pos >= l->len || l->src[l->pos] != q) {
-        return core_err_set(l->err, CORE_FORMAT, "template: line %d: unterminated %s", line,
-                            q == '`' ? "raw quoted string" : q == '"' ? "quoted string"
-                                                                      : "character constant");
-    }
-    l->pos++;
-    return lx_push(l, type, l->src + start, l->pos - start, line, adjacent);
-}
-
-/* Inside {{ }}: lexes up to and including the right delimiter; sets *trim_next for -}}. */
-static int lx_action(lexer *l, bool *trim_next)
-{
-    bool adjacent = false;
-    for (;;) {
-        if (l->pos >= l->len) {
-            return core_err_set(l->err, CORE_FORMAT, "template: line %d: unclosed action",
-                                l->line);
-        }
-        const char *s = l->src + l->pos;
-        size_t rest = l->len - l->pos;
-        char c = s[0];
-        if (lx_space(c) && rest >= 4 && s[1] == '-' && s[2] == '}' && s[3] == '}') {
-            l->line += c == '\n';
-            l->pos += 4;
-            *trim_next = true;
-            return lx_push(l, TK_RIGHT, s, 4, l->line, false);
-        }
-        if (rest >= 2 && c == '}' && s[1] == '}') {
-            l->pos += 2;
-            return lx_push(l, TK_RIGHT, s, 2, l->line, adjacent);
-        }
-        if (lx_space(c)) {
-            l->line += c == '\n';
-            l->pos++;
-            adjacent = false;
-            continue;
-        }
-        int rc = CORE_OK, line = l->line;
-        if (c == '"' || c == '`' || c == '\'') {
-            rc = lx_quoted(l, c, c == '"' ? TK_STR : c == '`' ? TK_RAWSTR : TK_CHAR, adjacent);
-        } else if (c == '|' || c == '(' || c == ')' || c == ',' || c == '=') {
-            int t = c == '|' ? TK_PIPE : c == '(' ? TK_LPAREN : c == ')' ? TK_RPAREN
-                  : c == ',' ? TK_COMMA : TK_ASSIGN;
-            rc = lx_push(l, t, s, 1, line, adjacent);
-            l->pos++;
-        } else if (c == ':' && rest >= 2 && s[1] == '=') {
-            rc = lx_push(l, TK_DECL, s, 2, line, adjacent);
-            l->pos += 2;
-        } else if (isdigit((unsigned char)c) ||
-                   ((c == '-' || c == '+' || c == '.') && rest >= 2 &&
-                    isdigit((unsigned char)s[1]))) {
-            size_t n = 1;
-            while (n < rest && (lx_alnum(s[n]) || s[n] == '.' ||
-                                ((s[n] == '-' || s[n] == '+') &&
-                                 (s[n - 1] == 'e' || s[n - 1] == 'E' || s[n - 1] == 'p' ||
-                                  s[n - 1] == 'P')))) {
-                n++;
-            }
-            rc = lx_push(l, TK_NUM, s, n, line, adjacent);
-            l->pos += n;
-        } else if (c == '.' || c == '$') {
-            size_t n = 1;
-            while (n < rest && lx_alnum(s[n])) n++;
-            if (c == '.') {
-                rc = n == 1 ? lx_push(l, TK_DOT, s, 1, line, adjacent)
-                            : lx_push(l, TK_FIELD, s + 1, n - 1, line, adjacent);
-            } else {
-                rc = lx_push(l, TK_VAR, s, n, line, adjacent);
-            }
-            l->pos += n;
-        } else if (lx_alnum(c)) {
-            size_t n = 1;
-            while (n < rest && lx_alnum(s[n])) n++;
-            rc = lx_push(l, TK_IDENT, s, n, line, adjacent);
-            l->pos += n;
-        } else {
-            return core_err_set(l->err, CORE_FORMAT,
-                                "template: line %d: unexpected character '%c' in action", line,
-                                isprint((unsigned char)c) ? c : '?');
-        }
-        if (rc) return rc;
-        adjacent = true;
-    }
-}
-
-/* Skips a comment (l->pos at its opening slash-star); the right delimiter must follow. */
-static int lx_comment(lexer *l, bool *trim_next)
-{
-    int line = l->line;
-    const char *end = NULL;
-    for (size_t i = l->pos + 2; i + 1 < l->len; i++) {
-        if (l->src[i] == '*' && l->src[i + 1] == '/') {
-            end = l->src + i;
-            break;
-        }
-    }
-    if (!end) {
-        return core_err_set(l->err, CORE_FORMAT, "template: line %d: unclosed comment", line);
-    }
-    size_t after = (size_t)(end - l->src) + 2;
-    l->line += lx_count_lines(l->src + l->pos, after - l->pos);
-    l->pos = after;
-    const char *s = l->src + l->pos;
-    size_t rest = l->len - l->pos;
-    if (rest >= 4 && lx_space(s[0]) && s[1] == '-' && s[2] == '}' && s[3] == '}') {
-        l->line += s[0] == '\n';
-        l->pos += 4;
-        *trim_next = true;
-        return CORE_OK;
-    }
-    if (rest >= 2 && s[0] == '}' && s[1] == '}') {
-        l->pos += 2;
-        return CORE_OK;
-    }
-    return core_err_set(l->err, CORE_FORMAT, "template: line %d: comment ends before closing "
-                        "delimiter", l->line);
-}
-
-static int lx_run(lexer *l)
-{
-    bool trim_next = false;
-    while (l->pos < l->len) {
-        const char *s = l->src + l->pos;
-        const char *open = NULL;
-        for (size_t i = 0; i + 1 < l->len - l->pos; i++) {
-            if (s[i] == '{' && s[i + 1] == '{') {
-                open = s + i;
-                break;
-            }
-        }
-        size_t text_n = open ? (size_t)(open - s) : l->len - l->pos;
-        bool trim_left = open && open + 3 < l->src + l->len && open[2] == '-' &&
-                         lx_space(open[3]);
-        const char *tp = s;
-        size_t tn = text_n;
-        if (trim_next) {
-            while (tn && lx_space(*tp)) tp++, tn--;
-        }
-        if (trim_left) {
-            while (tn && lx_space(tp[tn - 1])) tn--;
-        }
-        int rc = CORE_OK;
-        if (tn) rc = lx_push(l, TK_TEXT, tp, tn, l->line, false);
-        if (rc) return rc;
-        l->line += lx_count_lines(s, text_n);
-        l->pos += text_n;
-        trim_next = false;
-        if (!open) break;
-        l->pos += trim_left ? 3 : 2;
-        if (l->pos + 1 < l->len && l->src[l->pos] == '/' && l->src[l->pos + 1] == '*') {
-            rc = lx_comment(l, &trim_next);
-        } else if (trim_left && l->pos + 2 < l->len && l->src[l->pos + 1] == '/' &&
-                   l->src[l->pos + 2] == '*') {
-            l->pos++;
-            rc = lx_comment(l, &trim_next);
-        } else {
-            rc = lx_push(l, TK_LEFT, open, 2, l->line, false);
-            if (!rc) rc = lx_action(l, &trim_next);
-        }
-        if (rc) return rc;
-    }
-    return lx_push(l, TK_EOF, l->src + l->len, 0, l->line, false);
-}
-
 // ---- parser ----
 
 typedef struct parser {
     eng_tmpl *t;
-    const tok *toks;
+    const eng_ttok *toks;
     size_t n, i;
     core_err *err;
     int next_id;
@@ -334,18 +41,18 @@ static const char *const ps_keywords[] = {"if", "else", "end", "range", "with", 
                                           "continue", "define", "template", "block", NULL};
 
 /* A token as Go's messages show it: keywords as <if>, the rest quoted (cut after 20 bytes). */
-static const char *tok_desc(const tok *k, char *buf, size_t cap)
+static const char *tok_desc(const eng_ttok *k, char *buf, size_t cap)
 {
-    if (k->type == TK_EOF) return "EOF";
-    for (size_t i = 0; k->type == TK_IDENT && ps_keywords[i]; i++) {
+    if (k->type == ENG_TK_EOF) return "EOF";
+    for (size_t i = 0; k->type == ENG_TK_IDENT && ps_keywords[i]; i++) {
         if (strlen(ps_keywords[i]) == k->n && memcmp(ps_keywords[i], k->p, k->n) == 0) {
             snprintf(buf, cap, "<%s>", ps_keywords[i]);
             return buf;
         }
     }
-    const char *p = k->type == TK_FIELD ? k->p - 1 : k->p;
-    size_t n = k->type == TK_FIELD ? k->n + 1 : k->n;
-    if (k->type == TK_RIGHT) p = "}}", n = 2;
+    const char *p = k->type == ENG_TK_FIELD ? k->p - 1 : k->p;
+    size_t n = k->type == ENG_TK_FIELD ? k->n + 1 : k->n;
+    if (k->type == ENG_TK_RIGHT) p = "}}", n = 2;
     snprintf(buf, cap, "\"%.*s%s\"", (int)(n > 20 ? 20 : n), p, n > 20 ? "..." : "");
     return buf;
 }
@@ -361,7 +68,7 @@ static int ps_fail(parser *p, int line, const char *fmt, ...)
     return core_err_set(p->err, CORE_FORMAT, "template: line %d: %s", line, msg);
 }
 
-static int ps_unexpected(parser *p, const tok *k, const char *where)
+static int ps_unexpected(parser *p, const eng_ttok *k, const char *where)
 {
     char buf[64];
     return ps_fail(p, k->line, "unexpected %s in %s", tok_desc(k, buf, sizeof buf), where);
@@ -372,15 +79,15 @@ static int ps_nomem(parser *p)
     return core_err_set(p->err, CORE_NOMEM, "template: out of memory");
 }
 
-static const tok *ps_peek(const parser *p) { return &p->toks[p->i]; }
-static const tok *ps_next(parser *p)
+static const eng_ttok *ps_peek(const parser *p) { return &p->toks[p->i]; }
+static const eng_ttok *ps_next(parser *p)
 {
-    const tok *k = &p->toks[p->i];
-    if (k->type != TK_EOF) p->i++;
+    const eng_ttok *k = &p->toks[p->i];
+    if (k->type != ENG_TK_EOF) p->i++;
     return k;
 }
 
-static bool tok_is(const tok *k, int type, const char *word)
+static bool tok_is(const eng_ttok *k, int type, const char *word)
 {
     return k->type == type && strlen(word) == k->n && memcmp(k->p, word, k->n) == 0;
 }
@@ -462,18 +169,18 @@ static void ps_note_ident(parser *p, const char *name, size_t n)
 static int ps_chain(parser *p, eng_targ *a, bool first)
 {
     size_t n = first ? 1 : 0;
-    while (p->toks[p->i + n].type == TK_FIELD && p->toks[p->i + n].adjacent) n++;
+    while (p->toks[p->i + n].type == ENG_TK_FIELD && p->toks[p->i + n].adjacent) n++;
     if (!n) return CORE_OK;
     const char **f = eng_tarena_alloc(&p->t->arena, (a->n_fields + n) * sizeof *f);
     if (!f) return ps_nomem(p);
     if (a->n_fields) memcpy(f, a->fields, a->n_fields * sizeof *f);
     for (size_t k = 0; k < n; k++) {
-        const tok *t = ps_next(p);
+        const eng_ttok *t = ps_next(p);
         f[a->n_fields + k] = eng_tarena_strdup(&p->t->arena, t->p, t->n);
         if (!f[a->n_fields + k]) return ps_nomem(p);
         ps_note_ident(p, t->p, t->n);
         if (p->in_action && p->t->cut_id < 0 && a->kind == ENG_TA_FIELD &&
-            tok_is(t, TK_FIELD, "Response")) {
+            tok_is(t, ENG_TK_FIELD, "Response")) {
             p->t->cut_id = a->id;
         }
     }
@@ -482,22 +189,22 @@ static int ps_chain(parser *p, eng_targ *a, bool first)
     return CORE_OK;
 }
 
-static int ps_unquote(parser *p, const tok *k, eng_targ *a);
-static int ps_number(parser *p, const tok *k, eng_targ *a);
+static int ps_unquote(parser *p, const eng_ttok *k, eng_targ *a);
+static int ps_number(parser *p, const eng_ttok *k, eng_targ *a);
 static int ps_pipeline(parser *p, eng_tpipe **out, const char *context, int end_type);
 
 static int ps_operand(parser *p, eng_targ *a)
 {
-    const tok *k = ps_next(p);
+    const eng_ttok *k = ps_next(p);
     a->id = p->next_id++;
     a->line = k->line;
     int rc = CORE_OK;
     switch (k->type) {
-    case TK_FIELD:
+    case ENG_TK_FIELD:
         a->kind = ENG_TA_FIELD;
         p->i--; /* the first field is part of the chain */
         return ps_chain(p, a, true);
-    case TK_VAR:
+    case ENG_TK_VAR:
         if (!ps_var_known(p, k->p, k->n)) {
             return ps_fail(p, k->line, "undefined variable \"%.*s\"", (int)k->n, k->p);
         }
@@ -505,31 +212,31 @@ static int ps_operand(parser *p, eng_targ *a)
         a->name = eng_tarena_strdup(&p->t->arena, k->p, k->n);
         if (!a->name) return ps_nomem(p);
         return ps_chain(p, a, false);
-    case TK_DOT: a->kind = ENG_TA_DOT; return CORE_OK;
-    case TK_STR:
-    case TK_RAWSTR: a->kind = ENG_TA_STR; return ps_unquote(p, k, a);
-    case TK_CHAR:
-    case TK_NUM: return ps_number(p, k, a);
-    case TK_LPAREN:
+    case ENG_TK_DOT: a->kind = ENG_TA_DOT; return CORE_OK;
+    case ENG_TK_STR:
+    case ENG_TK_RAWSTR: a->kind = ENG_TA_STR; return ps_unquote(p, k, a);
+    case ENG_TK_CHAR:
+    case ENG_TK_NUM: return ps_number(p, k, a);
+    case ENG_TK_LPAREN:
         if (++p->depth > ENG_TMPL_MAX_DEPTH) {
             return ps_fail(p, k->line, "nesting deeper than %d levels", ENG_TMPL_MAX_DEPTH);
         }
         a->kind = ENG_TA_PIPE;
-        rc = ps_pipeline(p, &a->pipe, "parenthesized pipeline", TK_RPAREN);
+        rc = ps_pipeline(p, &a->pipe, "parenthesized pipeline", ENG_TK_RPAREN);
         p->depth--;
         return rc ? rc : ps_chain(p, a, false);
-    case TK_IDENT:
-        if (tok_is(k, TK_IDENT, "true") || tok_is(k, TK_IDENT, "false")) {
+    case ENG_TK_IDENT:
+        if (tok_is(k, ENG_TK_IDENT, "true") || tok_is(k, ENG_TK_IDENT, "false")) {
             a->kind = ENG_TA_BOOL;
             a->b = k->p[0] == 't';
             return CORE_OK;
         }
-        if (tok_is(k, TK_IDENT, "nil")) {
+        if (tok_is(k, ENG_TK_IDENT, "nil")) {
             a->kind = ENG_TA_NIL;
             return CORE_OK;
         }
         for (size_t i = 0; ps_keywords[i]; i++) {
-            if (tok_is(k, TK_IDENT, ps_keywords[i])) return ps_unexpected(p, k, "operand");
+            if (tok_is(k, ENG_TK_IDENT, ps_keywords[i])) return ps_unexpected(p, k, "operand");
         }
         a->kind = ENG_TA_FUNC;
         a->func = eng_tfunc_find(k->p, k->n);
@@ -549,9 +256,9 @@ static int ps_command(parser *p, eng_tcmd *c, int end_type, const char *context)
     size_t n = 0, cap = 0;
     c->line = ps_peek(p)->line;
     for (;;) {
-        const tok *k = ps_peek(p);
-        if (k->type == end_type || k->type == TK_PIPE) break;
-        if (k->type == TK_EOF || k->type == TK_RIGHT || k->type == TK_RPAREN) {
+        const eng_ttok *k = ps_peek(p);
+        if (k->type == end_type || k->type == ENG_TK_PIPE) break;
+        if (k->type == ENG_TK_EOF || k->type == ENG_TK_RIGHT || k->type == ENG_TK_RPAREN) {
             return ps_unexpected(p, k, context);
         }
         if (n == cap) {
@@ -580,20 +287,20 @@ static int ps_pipeline(parser *p, eng_tpipe **out, const char *context, int end_
     if (!pipe) return ps_nomem(p);
     pipe->id = p->next_id++;
     pipe->line = ps_peek(p)->line;
-    const tok *k0 = ps_peek(p);
-    if (k0->type == TK_VAR) {
+    const eng_ttok *k0 = ps_peek(p);
+    if (k0->type == ENG_TK_VAR) {
         size_t save = p->i, nd = 0;
-        const tok *names[2];
+        const eng_ttok *names[2];
         names[nd++] = ps_next(p);
-        if (ps_peek(p)->type == TK_COMMA && strcmp(context, "range") == 0) {
+        if (ps_peek(p)->type == ENG_TK_COMMA && strcmp(context, "range") == 0) {
             ps_next(p);
-            if (ps_peek(p)->type != TK_VAR) return ps_unexpected(p, ps_peek(p), "range");
+            if (ps_peek(p)->type != ENG_TK_VAR) return ps_unexpected(p, ps_peek(p), "range");
             names[nd++] = ps_next(p);
         }
-        const tok *op = ps_peek(p);
-        if (op->type == TK_DECL || op->type == TK_ASSIGN) {
+        const eng_ttok *op = ps_peek(p);
+        if (op->type == ENG_TK_DECL || op->type == ENG_TK_ASSIGN) {
             ps_next(p);
-            pipe->assign = op->type == TK_ASSIGN;
+            pipe->assign = op->type == ENG_TK_ASSIGN;
             pipe->n_decl = (int)nd;
             for (size_t d = 0; d < nd; d++) {
                 if (pipe->assign && !ps_var_known(p, names[d]->p, names[d]->n)) {
@@ -625,7 +332,7 @@ static int ps_pipeline(parser *p, eng_tpipe **out, const char *context, int end_
                            n + 1);
         }
         n++;
-        if (ps_peek(p)->type != TK_PIPE) break;
+        if (ps_peek(p)->type != ENG_TK_PIPE) break;
         ps_next(p);
     }
     ps_next(p); /* end_type */
@@ -656,7 +363,7 @@ static int ps_control_node(parser *p, int kind, int line, eng_tnode **out)
     size_t var_mark = p->n_vars;
     bool was_action = p->in_action;
     p->in_action = false;
-    int rc = ps_pipeline(p, &n->pipe, names[kind], TK_RIGHT);
+    int rc = ps_pipeline(p, &n->pipe, names[kind], ENG_TK_RIGHT);
     p->in_action = was_action;
     if (rc) return rc;
     int stop;
@@ -666,9 +373,9 @@ static int ps_control_node(parser *p, int kind, int line, eng_tnode **out)
     if (rc) return rc;
     if (stop == STOP_ELSE) {
         n->has_else = true;
-        const tok *k = ps_peek(p);
-        bool chained = (kind == ENG_TN_IF && tok_is(k, TK_IDENT, "if")) ||
-                       (kind == ENG_TN_WITH && tok_is(k, TK_IDENT, "with"));
+        const eng_ttok *k = ps_peek(p);
+        bool chained = (kind == ENG_TN_IF && tok_is(k, ENG_TK_IDENT, "if")) ||
+                       (kind == ENG_TN_WITH && tok_is(k, ENG_TK_IDENT, "with"));
         if (chained) {
             ps_next(p);
             eng_tnode *inner;
@@ -677,7 +384,7 @@ static int ps_control_node(parser *p, int kind, int line, eng_tnode **out)
             if (rc) return rc;
             stop = STOP_END; /* the inner node consumed the shared {{ end }} */
         } else {
-            if (ps_peek(p)->type != TK_RIGHT) return ps_unexpected(p, ps_peek(p), "else");
+            if (ps_peek(p)->type != ENG_TK_RIGHT) return ps_unexpected(p, ps_peek(p), "else");
             ps_next(p);
             rc = ps_list(p, &n->else_list, &stop);
             if (rc) return rc;
@@ -698,49 +405,49 @@ static int ps_control_node(parser *p, int kind, int line, eng_tnode **out)
 /* After {{: one action. Sets *stop for {{ end }} / {{ else }}, else adds a node. */
 static int ps_action(parser *p, eng_tlist *list, int *stop)
 {
-    const tok *k = ps_peek(p);
+    const eng_ttok *k = ps_peek(p);
     int line = k->line;
     *stop = -1;
-    if (k->type == TK_IDENT) {
-        if (tok_is(k, TK_IDENT, "end") || tok_is(k, TK_IDENT, "else")) {
+    if (k->type == ENG_TK_IDENT) {
+        if (tok_is(k, ENG_TK_IDENT, "end") || tok_is(k, ENG_TK_IDENT, "else")) {
             ps_next(p);
             *stop = k->p[1] == 'n' ? STOP_END : STOP_ELSE;
             if (*stop == STOP_END) {
-                if (ps_peek(p)->type != TK_RIGHT) return ps_unexpected(p, ps_peek(p), "end");
+                if (ps_peek(p)->type != ENG_TK_RIGHT) return ps_unexpected(p, ps_peek(p), "end");
                 ps_next(p);
             }
             return CORE_OK;
         }
-        int kind = tok_is(k, TK_IDENT, "if") ? ENG_TN_IF
-                 : tok_is(k, TK_IDENT, "range") ? ENG_TN_RANGE
-                 : tok_is(k, TK_IDENT, "with") ? ENG_TN_WITH : -1;
+        int kind = tok_is(k, ENG_TK_IDENT, "if") ? ENG_TN_IF
+                 : tok_is(k, ENG_TK_IDENT, "range") ? ENG_TN_RANGE
+                 : tok_is(k, ENG_TK_IDENT, "with") ? ENG_TN_WITH : -1;
         if (kind >= 0) {
             ps_next(p);
             eng_tnode *n;
             int rc = ps_control_node(p, kind, line, &n);
             return rc ? rc : ps_list_add(p, list, n);
         }
-        if (tok_is(k, TK_IDENT, "break") || tok_is(k, TK_IDENT, "continue")) {
+        if (tok_is(k, ENG_TK_IDENT, "break") || tok_is(k, ENG_TK_IDENT, "continue")) {
             ps_next(p);
             if (p->range_depth == 0) {
                 return ps_fail(p, line, "{{%.*s}} outside {{range}}", (int)k->n, k->p);
             }
-            if (ps_peek(p)->type != TK_RIGHT) {
+            if (ps_peek(p)->type != ENG_TK_RIGHT) {
                 return ps_unexpected(p, ps_peek(p), k->p[0] == 'b' ? "break" : "continue");
             }
             ps_next(p);
             eng_tnode *n = ps_node_new(p, k->p[0] == 'b' ? ENG_TN_BREAK : ENG_TN_CONTINUE, line);
             return n ? ps_list_add(p, list, n) : ps_nomem(p);
         }
-        if (tok_is(k, TK_IDENT, "define") || tok_is(k, TK_IDENT, "template") ||
-            tok_is(k, TK_IDENT, "block")) {
+        if (tok_is(k, ENG_TK_IDENT, "define") || tok_is(k, ENG_TK_IDENT, "template") ||
+            tok_is(k, ENG_TK_IDENT, "block")) {
             return ps_fail(p, line, "{{%.*s}} is not supported", (int)k->n, k->p);
         }
     }
     eng_tnode *n = ps_node_new(p, ENG_TN_ACTION, line);
     if (!n) return ps_nomem(p);
     p->in_action = true;
-    int rc = ps_pipeline(p, &n->pipe, "command", TK_RIGHT);
+    int rc = ps_pipeline(p, &n->pipe, "command", ENG_TK_RIGHT);
     p->in_action = false;
     return rc ? rc : ps_list_add(p, list, n);
 }
@@ -748,20 +455,20 @@ static int ps_action(parser *p, eng_tlist *list, int *stop)
 static int ps_list(parser *p, eng_tlist *list, int *stop)
 {
     for (;;) {
-        const tok *k = ps_next(p);
+        const eng_ttok *k = ps_next(p);
         int rc = CORE_OK;
-        if (k->type == TK_EOF) {
+        if (k->type == ENG_TK_EOF) {
             *stop = STOP_EOF;
             return CORE_OK;
         }
-        if (k->type == TK_TEXT) {
+        if (k->type == ENG_TK_TEXT) {
             eng_tnode *n = ps_node_new(p, ENG_TN_TEXT, k->line);
             if (!n) return ps_nomem(p);
             n->text_len = k->n;
             n->text = eng_tarena_strdup(&p->t->arena, k->p, k->n);
             if (!n->text) return ps_nomem(p);
             rc = ps_list_add(p, list, n);
-        } else if (k->type == TK_LEFT) {
+        } else if (k->type == ENG_TK_LEFT) {
             int s;
             rc = ps_action(p, list, &s);
             if (!rc && s >= 0) {
@@ -852,13 +559,13 @@ static long unescape(const char *s, size_t n, char *o)
     return (long)k;
 }
 
-static int ps_unquote(parser *p, const tok *k, eng_targ *a)
+static int ps_unquote(parser *p, const eng_ttok *k, eng_targ *a)
 {
     const char *body = k->p + 1;
     size_t n = k->n - 2;
     char *o = eng_tarena_alloc(&p->t->arena, n + 8);
     if (!o) return ps_nomem(p);
-    if (k->type == TK_RAWSTR) {
+    if (k->type == ENG_TK_RAWSTR) {
         size_t m = 0;
         for (size_t i = 0; i < n; i++) {
             if (body[i] != '\r') o[m++] = body[i]; /* Go drops \r from raw strings */
@@ -893,10 +600,10 @@ static size_t utf8_get(const char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-static int ps_number(parser *p, const tok *k, eng_targ *a)
+static int ps_number(parser *p, const eng_ttok *k, eng_targ *a)
 {
     char buf[128];
-    if (k->type == TK_CHAR) {
+    if (k->type == ENG_TK_CHAR) {
         char o[16];
         if (k->n - 2 > 12) return ps_fail(p, k->line, "malformed character constant");
         long m = unescape(k->p + 1, k->n - 2, o);
@@ -983,8 +690,8 @@ int eng_tmpl_parse_into(eng_tmpl *t, const char *src, size_t len, core_err *err)
     if (memchr(src, '\0', len)) {
         return core_err_set(err, CORE_FORMAT, "template: contains a NUL byte");
     }
-    lexer l = {.src = src, .len = len, .line = 1, .err = err};
-    int rc = lx_run(&l);
+    eng_tlexer l = {.src = src, .len = len, .line = 1, .err = err};
+    int rc = eng_tlex_run(&l);
     if (rc) {
         free(l.toks);
         return rc;
@@ -995,7 +702,7 @@ int eng_tmpl_parse_into(eng_tmpl *t, const char *src, size_t len, core_err *err)
     int stop = STOP_EOF;
     if (!rc) rc = ps_list(&p, &t->root, &stop);
     if (!rc && stop != STOP_EOF) {
-        const tok *k = &p.toks[p.i > 0 ? p.i - 1 : 0];
+        const eng_ttok *k = &p.toks[p.i > 0 ? p.i - 1 : 0];
         rc = ps_fail(&p, k->line, "unexpected {{%s}}", stop == STOP_END ? "end" : "else");
     }
     if (!rc && !t->uses_messages && !t->uses_response) rc = ps_append_response(&p);

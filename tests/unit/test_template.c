@@ -166,8 +166,8 @@ TEST(template_len_index_slice)
 {
     CHECK_RENDER("{{ len .Messages }} {{ len .Prompt }} {{ len .Tools }}", "4 1 0");
     CHECK_RENDER("{{ (index .Messages 3).Content }} {{ index \"AB\" 1 }}", "again 66");
-    CHECK_RENDER("{{ slice \"hello\" 1 3 }}|{{ slice \"hello\" 2 }}|{{ len (slice .Messages 1 3) }}",
-                 "el|llo|2");
+    CHECK_RENDER("{{ slice \"hello\" 1 3 }}|{{ slice \"hello\" 2 }}|"
+                 "{{ len (slice .Messages 1 3) }}", "el|llo|2");
     CHECK_FAILS("{{ index .Messages 9 }}", "index out of range: 9");
     CHECK_FAILS("{{ slice \"abc\" 2 1 }}", "invalid slice index");
     CHECK_FAILS("{{ len 3 }}", "len of type int");
