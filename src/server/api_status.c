@@ -25,10 +25,8 @@ static void expires_str(int64_t expires_at, char *buf, size_t cap)
 {
     int64_t now = core_wall_ns();
     int64_t t = expires_at;
-    if (t == SCHED_FOREVER || t <= 0) {
-        if (t == SCHED_FOREVER) t = now + (INT64_MAX - now); /* clamp: int64 ns limit */
-        else t = now;
-    }
+    if (t <= 0) t = now; /* keep_alive 0: about to unload */
+    /* SCHED_FOREVER formats as the int64 nanosecond limit (year 2262): "years ahead". */
     core_time_format(t, true, buf, cap);
 }
 
@@ -73,7 +71,7 @@ enum MHD_Result srv_h_ps(srv_req *r)
     sched_snap snap;
     core_err err;
     if (sched_snapshot(r->srv->sched, &snap, &err)) return srv_reply_err(r, &err);
-    qsort(snap.models, snap.n_models, sizeof *snap.models, cmp_expires);
+    if (snap.n_models > 1) qsort(snap.models, snap.n_models, sizeof *snap.models, cmp_expires);
     json_t *models = json_array();
     for (size_t i = 0; i < snap.n_models; i++)
         json_array_append_new(models, ps_entry(r->srv, &snap.models[i]));
