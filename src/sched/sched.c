@@ -412,9 +412,14 @@ static void handle_load_done(sched *s, sched_entry *e)
     int64_t dur = core_mono_ns() - e->load_start_mono;
     char sz[32], est[32];
     if (e->load_rc != CORE_OK) {
-        s->load_failures++;
-        CORE_ERROR("sched: load of %s failed after %.2fs: %s", e->name, (double)dur / 1e9,
-                   e->load_err.msg);
+        if (e->abandoned && e->load_rc == CORE_CANCELLED) {
+            CORE_INFO("sched: load of %s stopped after %.2fs: nobody waits for it", e->name,
+                      (double)dur / 1e9);
+        } else {
+            s->load_failures++;
+            CORE_ERROR("sched: load of %s failed after %.2fs: %s", e->name, (double)dur / 1e9,
+                       e->load_err.msg);
+        }
         sched_emit(s, SCHED_EVT_LOAD_FAILED, e->name, e->path, e->load_err.msg, e->est_bytes,
                    dur);
         for (sched_req *r = e->wait_head, *n; r; r = n) {
