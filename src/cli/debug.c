@@ -9,16 +9,16 @@
 static const char g_debug_usage[] =
     "Usage: dwell debug COMMAND [ARGS]\n"
     "\n"
-    "Inspect models without a server.\n"
+    "Inspect models without a server. Each command takes --help.\n"
     "\n"
     "Commands:\n"
     "  gguf FILE [--json]                 print a GGUF file's metadata and tensor table\n"
     "  mkmodel OUT.gguf [OPTIONS]         write a model with random weights (--help)\n"
-    "  tokenize FILE [--bos] [--special] (--hex HEX | [--] TEXT)\n"
+    "  tokenize FILE [--bos] [--special] [--detok] (--hex HEX | [--] TEXT)\n"
     "                                     print token ids as a JSON array\n"
-    "  logits FILE --tokens 1,2,3 [--threads N] --out OUT\n"
+    "  logits FILE --tokens 1,2,3 [--threads N] [--kv f32|f16] --out OUT\n"
     "                                     write the last position's logits (float32 LE)\n"
-    "  generate FILE --tokens 1,2,3 [-n 16] [--threads N]\n"
+    "  generate FILE (--tokens 1,2,3 | --prompt TEXT) [-n 16] [--threads N] [--kv f32|f16]\n"
     "                                     greedy continuation as a JSON array of ids\n";
 
 int cli_debug_main(int argc, char **argv)

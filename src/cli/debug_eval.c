@@ -59,9 +59,29 @@ static int parse_tokens(const char *s, eng_tokens *t)
 }
 
 /* Parses argv (argv[0] is the subcommand). Returns 0, or 1 after printing the error. */
+static const char g_logits_usage[] =
+    "Usage: dwell debug logits FILE --tokens 1,2,3 [--threads N] [--kv f32|f16] --out OUT\n"
+    "\n"
+    "Evaluates the tokens as one batch from an empty cache and writes the last position's\n"
+    "logits to OUT as n_vocab little-endian float32 (F32 KV cache unless --kv f16).\n";
+
+static const char g_generate_usage[] =
+    "Usage: dwell debug generate FILE (--tokens 1,2,3 | --prompt TEXT) [-n 16] [--threads N]\n"
+    "                            [--kv f32|f16]\n"
+    "\n"
+    "Greedy continuation: prints the generated ids as one JSON array. With --prompt the text\n"
+    "is tokenized with the model's vocabulary, generation stops at an end-of-generation\n"
+    "token, and the generated text follows on a second line.\n";
+
 static int parse_args(int argc, char **argv, bool generate, eval_args *a)
 {
     memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(generate ? g_generate_usage : g_logits_usage, stdout);
+            return 2;
+        }
+    }
     a->n_predict = 16;
     a->kv_type = ENG_KV_F32;
     for (int i = 1; i < argc; i++) {
@@ -182,9 +202,10 @@ static int32_t argmax(const float *x, int64_t n)
 int cli_debug_logits(int argc, char **argv)
 {
     eval_args a;
-    if (parse_args(argc, argv, false, &a)) {
+    int prc = parse_args(argc, argv, false, &a);
+    if (prc) {
         eng_tokens_free(&a.tokens);
-        return 1;
+        return prc == 2 ? 0 : 1;
     }
     eng_model *m = NULL;
     eng_ctx *c = NULL;
@@ -226,9 +247,10 @@ static int print_text(const eng_vocab *v, const eng_tokens *gen)
 int cli_debug_generate(int argc, char **argv)
 {
     eval_args a;
-    if (parse_args(argc, argv, true, &a)) {
+    int prc = parse_args(argc, argv, true, &a);
+    if (prc) {
         eng_tokens_free(&a.tokens);
-        return 1;
+        return prc == 2 ? 0 : 1;
     }
     eng_model *m = NULL;
     eng_ctx *c = NULL;
