@@ -1,12 +1,54 @@
 #!/usr/bin/env bash
-# The README's first command: install what the build needs, build dwell, make a demo model
-# with dwell's own GGUF writer and have dwell generate from it.
+# The README's first command: install what the build needs, build dwell, start `dwell serve`
+# on a temporary model store, make a demo model with dwell's own GGUF writer, create it in
+# the store, ask it for an answer, stop the server. Exits 0 when all of that worked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc)" >/dev/null
+dwell=$PWD/build/dwell
+
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-./build/dwell debug mkmodel "$tmp/demo.gguf"
-./build/dwell debug generate "$tmp/demo.gguf" --tokens 1,2,3 -n 16
+server=
+cleanup() {
+  [[ -n "$server" ]] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+echo "== dwell serve (temporary store $tmp/models)"
+OLLAMA_HOST=127.0.0.1:0 OLLAMA_MODELS=$tmp/models "$dwell" serve >"$tmp/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/serve.log" | head -1)
+  [[ -n "$port" ]] && break
+  sleep 0.1
+done
+[[ -n "${port:-}" ]] || { cat "$tmp/serve.log"; echo "server did not start"; exit 1; }
+export OLLAMA_HOST=127.0.0.1:$port
+echo "listening on $OLLAMA_HOST"
+
+echo "== dwell debug mkmodel (random weights, built-in vocabulary and chat template)"
+"$dwell" debug mkmodel "$tmp/demo.gguf" --name demo
+
+echo "== create the model 'demo' from it"
+digest=sha256:$(sha256sum "$tmp/demo.gguf" | cut -d' ' -f1)
+curl -sf -T "$tmp/demo.gguf" -X POST "http://$OLLAMA_HOST/api/blobs/$digest" >/dev/null
+curl -sf "http://$OLLAMA_HOST/api/create" \
+  -d "{\"model\":\"demo\",\"files\":{\"demo.gguf\":\"$digest\"},\"stream\":false}"
+echo
+
+echo "== ask it (random weights: the words are noise, the path is real)"
+curl -sf "http://$OLLAMA_HOST/api/generate" \
+  -d '{"model":"demo","prompt":"Why is the sky blue?","stream":false,"options":{"num_predict":24,"seed":1}}'
+echo
+echo "== ps"
+curl -sf "http://$OLLAMA_HOST/api/ps"
+echo
+
+echo "== stop the server"
+kill -TERM "$server"
+wait "$server"
+server=
+echo "done"
