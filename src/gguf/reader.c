@@ -25,7 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gguf/gguf.h"
+#include "gguf/internal.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the GGUF reader assumes a little-endian host"
@@ -39,36 +39,6 @@
 #define GGUF_MIN_KV_BYTES 13
 #define GGUF_MIN_TENSOR_BYTES 32
 
-// ---- types ----
-
-typedef struct gguf_kv {
-    char *key;
-    int type;
-    gguf_scalar val; /* scalars */
-    gguf_array *arr; /* arrays (owned) */
-} gguf_kv;
-
-/* Open-addressing hash index of names to positions; slots hold index + 1 (0 = empty). */
-typedef struct gguf_index {
-    int64_t *slots;
-    size_t mask;
-} gguf_index;
-
-struct gguf_file {
-    const uint8_t *base;
-    size_t size;
-    void *map; /* the mapping when opened from a path, else NULL */
-    uint32_t version;
-    size_t alignment;
-    size_t data_offset;
-    int64_t n_kv;
-    gguf_kv *kvs;
-    gguf_index kv_index;
-    int64_t n_tensors;
-    gguf_tensor *tensors;
-    gguf_index tensor_index;
-};
-
 typedef struct gguf_cur {
     const uint8_t *p;
     size_t size;
@@ -76,39 +46,6 @@ typedef struct gguf_cur {
 } gguf_cur;
 
 // ---- static helpers ----
-
-static const char *vtype_name(int t)
-{
-    static const char *const names[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",
-                                        "INT32",  "FLOAT32", "BOOL",   "STRING", "ARRAY",
-                                        "UINT64", "INT64",   "FLOAT64"};
-    if (t >= 0 && t <= GGUF_VT_FLOAT64) return names[t];
-    return "unknown";
-}
-
-/* Byte size of a fixed-size element type, 0 for STRING/ARRAY/unknown. */
-static size_t vtype_size(int t)
-{
-    switch (t) {
-    case GGUF_VT_UINT8:
-    case GGUF_VT_INT8:
-    case GGUF_VT_BOOL:
-        return 1;
-    case GGUF_VT_UINT16:
-    case GGUF_VT_INT16:
-        return 2;
-    case GGUF_VT_UINT32:
-    case GGUF_VT_INT32:
-    case GGUF_VT_FLOAT32:
-        return 4;
-    case GGUF_VT_UINT64:
-    case GGUF_VT_INT64:
-    case GGUF_VT_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
 
 static size_t cur_left(const gguf_cur *c)
 {
@@ -146,16 +83,6 @@ static bool cur_str(gguf_cur *c, gguf_str *s)
     return true;
 }
 
-static uint64_t fnv1a(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static int index_init(gguf_index *ix, int64_t n)
 {
     size_t cap = 16;
@@ -166,36 +93,13 @@ static int index_init(gguf_index *ix, int64_t n)
     return ix->slots ? CORE_OK : CORE_NOMEM;
 }
 
-/* Position of name among names[] through the index, or -1. */
-static int64_t index_find(const gguf_index *ix, const char *name, size_t len,
-                          const char *(*name_at)(const void *, int64_t), const void *ctx)
-{
-    if (!ix->slots) return -1;
-    for (size_t h = fnv1a(name, len) & ix->mask;; h = (h + 1) & ix->mask) {
-        int64_t s = ix->slots[h];
-        if (s == 0) return -1;
-        const char *n = name_at(ctx, s - 1);
-        if (strlen(n) == len && memcmp(n, name, len) == 0) return s - 1;
-    }
-}
-
 /* Inserts position i for name; the caller checked it is absent. */
 static void index_put(gguf_index *ix, const char *name, int64_t i)
 {
-    size_t h = fnv1a(name, strlen(name)) & ix->mask;
+    size_t h = gguf_name_hash(name, strlen(name)) & ix->mask;
     while (ix->slots[h] != 0)
         h = (h + 1) & ix->mask;
     ix->slots[h] = i + 1;
-}
-
-static const char *kv_name_at(const void *ctx, int64_t i)
-{
-    return ((const gguf_file *)ctx)->kvs[i].key;
-}
-
-static const char *tensor_name_at(const void *ctx, int64_t i)
-{
-    return ((const gguf_file *)ctx)->tensors[i].name;
 }
 
 static void array_free(gguf_array *a)
@@ -242,13 +146,13 @@ static int parse_array(gguf_cur *c, gguf_array *a, int depth, const char *what, 
     }
     a->type = (int)et;
     a->n = 0;
-    size_t es = vtype_size((int)et);
+    size_t es = gguf_vtype_size((int)et);
     size_t min = es ? es : (et == GGUF_VT_STRING ? 8 : 12);
     if (n > cur_left(c) / min) {
         return core_err_set(err, CORE_FORMAT,
                             "key %s: array of %" PRIu64 " %s elements at "
                             "byte offset %zu does not fit in the %zu bytes left",
-                            what, n, vtype_name((int)et), at, cur_left(c));
+                            what, n, gguf_vtype_name((int)et), at, cur_left(c));
     }
     if (es) {
         a->data = c->p + c->pos;
@@ -289,77 +193,6 @@ static int parse_array(gguf_cur *c, gguf_array *a, int depth, const char *what, 
     return CORE_OK;
 }
 
-static void scalar_read(const uint8_t *p, int t, gguf_scalar *v)
-{
-    memset(v, 0, sizeof *v);
-    switch (t) {
-    case GGUF_VT_UINT8:
-        v->u = p[0];
-        v->i = p[0];
-        break;
-    case GGUF_VT_INT8:
-        v->i = (int8_t)p[0];
-        v->u = (uint64_t)v->i;
-        break;
-    case GGUF_VT_BOOL:
-        v->b = p[0] != 0;
-        v->u = v->b;
-        v->i = v->b;
-        break;
-    case GGUF_VT_UINT16: {
-        uint16_t x;
-        memcpy(&x, p, 2);
-        v->u = x;
-        v->i = x;
-        break;
-    }
-    case GGUF_VT_INT16: {
-        int16_t x;
-        memcpy(&x, p, 2);
-        v->i = x;
-        v->u = (uint64_t)x;
-        break;
-    }
-    case GGUF_VT_UINT32: {
-        uint32_t x;
-        memcpy(&x, p, 4);
-        v->u = x;
-        v->i = x;
-        break;
-    }
-    case GGUF_VT_INT32: {
-        int32_t x;
-        memcpy(&x, p, 4);
-        v->i = x;
-        v->u = (uint64_t)x;
-        break;
-    }
-    case GGUF_VT_UINT64: {
-        memcpy(&v->u, p, 8);
-        v->i = (int64_t)v->u;
-        break;
-    }
-    case GGUF_VT_INT64: {
-        memcpy(&v->i, p, 8);
-        v->u = (uint64_t)v->i;
-        break;
-    }
-    case GGUF_VT_FLOAT32: {
-        float x;
-        memcpy(&x, p, 4);
-        v->f = x;
-        break;
-    }
-    case GGUF_VT_FLOAT64:
-        memcpy(&v->f, p, 8);
-        break;
-    default:
-        break;
-    }
-    if (t == GGUF_VT_FLOAT32 || t == GGUF_VT_FLOAT64) return;
-    if (t != GGUF_VT_STRING) v->f = (t == GGUF_VT_UINT64) ? (double)v->u : (double)v->i;
-}
-
 static int parse_kv(gguf_file *f, gguf_cur *c, int64_t i, core_err *err)
 {
     gguf_kv *kv = &f->kvs[i];
@@ -383,7 +216,7 @@ static int parse_kv(gguf_file *f, gguf_cur *c, int64_t i, core_err *err)
                             i, at);
     }
     if (!kv->key) return core_err_set(err, CORE_NOMEM, "out of memory reading keys");
-    if (index_find(&f->kv_index, kv->key, (size_t)k.len, kv_name_at, f) >= 0) {
+    if (gguf_index_find(&f->kv_index, kv->key, (size_t)k.len, gguf_kv_name_at, f) >= 0) {
         return core_err_set(err, CORE_FORMAT, "duplicate key %s at byte offset %zu", kv->key, at);
     }
     index_put(&f->kv_index, kv->key, i);
@@ -416,14 +249,14 @@ static int parse_kv(gguf_file *f, gguf_cur *c, int64_t i, core_err *err)
         }
         return CORE_OK;
     }
-    size_t es = vtype_size((int)t);
+    size_t es = gguf_vtype_size((int)t);
     if (cur_left(c) < es) {
         return core_err_set(err, CORE_FORMAT,
                             "key %s: %s value at byte offset %zu runs past "
                             "the end of the file",
-                            kv->key, vtype_name((int)t), c->pos);
+                            kv->key, gguf_vtype_name((int)t), c->pos);
     }
-    scalar_read(c->p + c->pos, (int)t, &kv->val);
+    gguf_scalar_read(c->p + c->pos, (int)t, &kv->val);
     c->pos += es;
     return CORE_OK;
 }
@@ -455,7 +288,7 @@ static int parse_tensor_info(gguf_file *f, gguf_cur *c, int64_t i, core_err *err
     }
     if (!name) return core_err_set(err, CORE_NOMEM, "out of memory reading tensors");
     t->name = name;
-    if (index_find(&f->tensor_index, name, (size_t)s.len, tensor_name_at, f) >= 0) {
+    if (gguf_index_find(&f->tensor_index, name, (size_t)s.len, gguf_tensor_name_at, f) >= 0) {
         return core_err_set(err, CORE_FORMAT, "duplicate tensor %s at byte offset %zu", name, at);
     }
     index_put(&f->tensor_index, name, i);
@@ -524,12 +357,12 @@ static int read_alignment(gguf_file *f, core_err *err)
     const gguf_kv *kv = &f->kvs[i];
     int t = kv->type;
     bool is_int =
-        vtype_size(t) && t != GGUF_VT_BOOL && t != GGUF_VT_FLOAT32 && t != GGUF_VT_FLOAT64;
+        gguf_vtype_size(t) && t != GGUF_VT_BOOL && t != GGUF_VT_FLOAT32 && t != GGUF_VT_FLOAT64;
     if (!is_int) {
         return core_err_set(err, CORE_FORMAT,
                             "general.alignment has type %s (must be an "
                             "integer)",
-                            vtype_name(t));
+                            gguf_vtype_name(t));
     }
     bool neg =
         (t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64) &&
@@ -760,216 +593,4 @@ void gguf_close(gguf_file *f)
     free(f->tensor_index.slots);
     if (f->map) munmap(f->map, f->size);
     free(f);
-}
-
-uint32_t gguf_version(const gguf_file *f)
-{
-    return f->version;
-}
-size_t gguf_file_size(const gguf_file *f)
-{
-    return f->size;
-}
-const void *gguf_base(const gguf_file *f)
-{
-    return f->base;
-}
-size_t gguf_data_offset(const gguf_file *f)
-{
-    return f->data_offset;
-}
-size_t gguf_alignment(const gguf_file *f)
-{
-    return f->alignment;
-}
-
-// ---- public: metadata ----
-
-int64_t gguf_kv_count(const gguf_file *f)
-{
-    return f->n_kv;
-}
-
-int64_t gguf_kv_find(const gguf_file *f, const char *key)
-{
-    return index_find(&f->kv_index, key, strlen(key), kv_name_at, f);
-}
-
-const char *gguf_kv_key(const gguf_file *f, int64_t i)
-{
-    CORE_ASSERT(i >= 0 && i < f->n_kv);
-    return f->kvs[i].key;
-}
-
-int gguf_kv_type(const gguf_file *f, int64_t i)
-{
-    CORE_ASSERT(i >= 0 && i < f->n_kv);
-    return f->kvs[i].type;
-}
-
-void gguf_kv_value(const gguf_file *f, int64_t i, gguf_scalar *scalar, const gguf_array **arr)
-{
-    CORE_ASSERT(i >= 0 && i < f->n_kv);
-    if (scalar) *scalar = f->kvs[i].val;
-    if (arr) *arr = f->kvs[i].arr;
-}
-
-static bool vtype_is_int(int t)
-{
-    return t == GGUF_VT_UINT8 || t == GGUF_VT_INT8 || t == GGUF_VT_UINT16 || t == GGUF_VT_INT16 ||
-           t == GGUF_VT_UINT32 || t == GGUF_VT_INT32 || t == GGUF_VT_UINT64 || t == GGUF_VT_INT64;
-}
-
-static bool vtype_is_signed(int t)
-{
-    return t == GGUF_VT_INT8 || t == GGUF_VT_INT16 || t == GGUF_VT_INT32 || t == GGUF_VT_INT64;
-}
-
-static int get_kv(const gguf_file *f, const char *key, const gguf_kv **out, core_err *err)
-{
-    int64_t i = gguf_kv_find(f, key);
-    if (i < 0) return core_err_set(err, CORE_NOTFOUND, "key %s not found", key);
-    *out = &f->kvs[i];
-    return CORE_OK;
-}
-
-static int wrong_type(const gguf_kv *kv, const char *wanted, core_err *err)
-{
-    return core_err_set(err, CORE_FORMAT, "key %s has type %s, wanted %s", kv->key,
-                        vtype_name(kv->type), wanted);
-}
-
-int gguf_get_i64(const gguf_file *f, const char *key, int64_t *out, core_err *err)
-{
-    const gguf_kv *kv;
-    int rc = get_kv(f, key, &kv, err);
-    if (rc) return rc;
-    if (!vtype_is_int(kv->type)) return wrong_type(kv, "an integer", err);
-    if (!vtype_is_signed(kv->type) && kv->val.u > (uint64_t)INT64_MAX) {
-        return core_err_set(err, CORE_FORMAT, "key %s: value %" PRIu64 " does not fit in int64",
-                            key, kv->val.u);
-    }
-    *out = kv->val.i;
-    return CORE_OK;
-}
-
-int gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out, core_err *err)
-{
-    const gguf_kv *kv;
-    int rc = get_kv(f, key, &kv, err);
-    if (rc) return rc;
-    if (!vtype_is_int(kv->type)) return wrong_type(kv, "an integer", err);
-    if (vtype_is_signed(kv->type) && kv->val.i < 0) {
-        return core_err_set(err, CORE_FORMAT, "key %s: value %" PRId64 " is negative", key,
-                            kv->val.i);
-    }
-    *out = kv->val.u;
-    return CORE_OK;
-}
-
-int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out, core_err *err)
-{
-    uint64_t v;
-    int rc = gguf_get_u64(f, key, &v, err);
-    if (rc) return rc;
-    if (v > UINT32_MAX) {
-        return core_err_set(err, CORE_FORMAT, "key %s: value %" PRIu64 " does not fit in uint32",
-                            key, v);
-    }
-    *out = (uint32_t)v;
-    return CORE_OK;
-}
-
-int gguf_get_float(const gguf_file *f, const char *key, double *out, core_err *err)
-{
-    const gguf_kv *kv;
-    int rc = get_kv(f, key, &kv, err);
-    if (rc) return rc;
-    if (!vtype_is_int(kv->type) && kv->type != GGUF_VT_FLOAT32 && kv->type != GGUF_VT_FLOAT64) {
-        return wrong_type(kv, "a number", err);
-    }
-    *out = kv->val.f;
-    return CORE_OK;
-}
-
-int gguf_get_bool(const gguf_file *f, const char *key, bool *out, core_err *err)
-{
-    const gguf_kv *kv;
-    int rc = get_kv(f, key, &kv, err);
-    if (rc) return rc;
-    if (kv->type != GGUF_VT_BOOL) return wrong_type(kv, "BOOL", err);
-    *out = kv->val.b;
-    return CORE_OK;
-}
-
-int gguf_get_str(const gguf_file *f, const char *key, gguf_str *out, core_err *err)
-{
-    const gguf_kv *kv;
-    int rc = get_kv(f, key, &kv, err);
-    if (rc) return rc;
-    if (kv->type != GGUF_VT_STRING) return wrong_type(kv, "STRING", err);
-    *out = kv->val.s;
-    return CORE_OK;
-}
-
-int gguf_get_array(const gguf_file *f, const char *key, const gguf_array **out, core_err *err)
-{
-    const gguf_kv *kv;
-    int rc = get_kv(f, key, &kv, err);
-    if (rc) return rc;
-    if (kv->type != GGUF_VT_ARRAY) return wrong_type(kv, "ARRAY", err);
-    *out = kv->arr;
-    return CORE_OK;
-}
-
-int64_t gguf_array_int(const gguf_array *a, uint64_t i)
-{
-    CORE_ASSERT(i < a->n && a->data);
-    size_t es = vtype_size(a->type);
-    gguf_scalar v;
-    scalar_read((const uint8_t *)a->data + i * es, a->type, &v);
-    if (a->type == GGUF_VT_FLOAT32 || a->type == GGUF_VT_FLOAT64) {
-        if (!(v.f > -9.2e18 && v.f < 9.2e18)) return v.f > 0 ? INT64_MAX : INT64_MIN;
-        return (int64_t)v.f;
-    }
-    return v.i;
-}
-
-double gguf_array_float(const gguf_array *a, uint64_t i)
-{
-    CORE_ASSERT(i < a->n && a->data);
-    size_t es = vtype_size(a->type);
-    gguf_scalar v;
-    scalar_read((const uint8_t *)a->data + i * es, a->type, &v);
-    return v.f;
-}
-
-const char *gguf_vtype_name(int vtype)
-{
-    return vtype_name(vtype);
-}
-
-bool gguf_str_eq(gguf_str s, const char *c)
-{
-    size_t n = strlen(c);
-    return s.len == n && memcmp(s.ptr, c, n) == 0;
-}
-
-// ---- public: tensors ----
-
-int64_t gguf_tensor_count(const gguf_file *f)
-{
-    return f->n_tensors;
-}
-
-const gguf_tensor *gguf_tensor_at(const gguf_file *f, int64_t i)
-{
-    CORE_ASSERT(i >= 0 && i < f->n_tensors);
-    return &f->tensors[i];
-}
-
-const gguf_tensor *gguf_tensor_find(const gguf_file *f, const char *name)
-{
-    int64_t i = index_find(&f->tensor_index, name, strlen(name), tensor_name_at, f);
-    return i < 0 ? NULL : &f->tensors[i];
 }

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gguf/gguf.h"
+#include "gguf/internal.h"
 
 #define GGUF_WRITE_BUF (1u << 20)
 
@@ -60,29 +60,6 @@ typedef struct wout {
 } wout;
 
 // ---- static helpers: values ----
-
-static size_t vsize(int t)
-{
-    switch (t) {
-    case GGUF_VT_UINT8:
-    case GGUF_VT_INT8:
-    case GGUF_VT_BOOL:
-        return 1;
-    case GGUF_VT_UINT16:
-    case GGUF_VT_INT16:
-        return 2;
-    case GGUF_VT_UINT32:
-    case GGUF_VT_INT32:
-    case GGUF_VT_FLOAT32:
-        return 4;
-    case GGUF_VT_UINT64:
-    case GGUF_VT_INT64:
-    case GGUF_VT_FLOAT64:
-        return 8;
-    default:
-        return 0;
-    }
-}
 
 static int put_u32(core_buf *b, uint32_t v)
 {
@@ -139,7 +116,7 @@ static void kv_drop(gguf_writer *w, const core_buf *val)
 
 static int set_fixed(gguf_writer *w, const char *key, int vtype, const void *v)
 {
-    size_t es = vsize(vtype);
+    size_t es = gguf_vtype_size(vtype);
     if (!es) return CORE_INVALID;
     core_buf *b = kv_slot(w, key);
     if (!b) return key && *key ? CORE_NOMEM : CORE_INVALID;
@@ -154,7 +131,7 @@ static int set_fixed(gguf_writer *w, const char *key, int vtype, const void *v)
 static int put_array(core_buf *b, const gguf_array *a)
 {
     if (put_u32(b, (uint32_t)a->type) || put_u64(b, a->n)) return CORE_NOMEM;
-    size_t es = vsize(a->type);
+    size_t es = gguf_vtype_size(a->type);
     if (es) return a->n ? core_buf_append(b, a->data, (size_t)a->n * es) : CORE_OK;
     for (uint64_t i = 0; i < a->n; i++) {
         int rc = a->type == GGUF_VT_STRING ? put_str(b, a->strs[i].ptr, a->strs[i].len)
@@ -202,7 +179,7 @@ static int put_scalar(core_buf *b, int t, const gguf_scalar *v)
     default:
         return CORE_INVALID;
     }
-    return core_buf_append(b, raw, vsize(t));
+    return core_buf_append(b, raw, gguf_vtype_size(t));
 }
 
 // ---- static helpers: output ----
@@ -485,7 +462,7 @@ int gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *
 
 int gguf_writer_set_arr(gguf_writer *w, const char *key, int vtype, const void *data, size_t n)
 {
-    size_t es = vsize(vtype), bytes;
+    size_t es = gguf_vtype_size(vtype), bytes;
     if (!es || !core_mul_size(es, n, &bytes)) return CORE_INVALID;
     core_buf *b = kv_slot(w, key);
     if (!b) return key && *key ? CORE_NOMEM : CORE_INVALID;
