@@ -273,6 +273,35 @@ TEST(gguf_writer_rejects_bad_tensors)
     gguf_writer_free(w);
 }
 
+static int fill_fail(void *ctx, void *dst, size_t size, core_err *err)
+{
+    (void)ctx;
+    (void)dst;
+    (void)size;
+    return core_err_set(err, CORE_CANCELLED, "producer gave up");
+}
+
+TEST(gguf_writer_fill_error_leaves_no_file)
+{
+    gguf_writer *w;
+    core_err e;
+    CHECK(gguf_writer_new(&w, &e) == CORE_OK);
+    int64_t ne[] = {32, 2};
+    CHECK(gguf_writer_add_tensor_fn(w, "t", CORE_TYPE_Q8_0, 2, ne, fill_fail, NULL, &e) == 0);
+    CHECK_EQ_INT(gguf_writer_write(w, tmp_path("fail.gguf"), &e), CORE_CANCELLED);
+    CHECK_CONTAINS(e.msg, "producer gave up");
+    CHECK(access(tmp_path("fail.gguf"), F_OK) != 0);
+    /* Nor a temporary file beside it. */
+    DIR *d = opendir(g_tmpdir);
+    struct dirent *de;
+    int n_tmp = 0;
+    while (d && (de = readdir(d)))
+        n_tmp += strstr(de->d_name, "fail.gguf") != NULL;
+    if (d) closedir(d);
+    CHECK_EQ_INT(n_tmp, 0);
+    gguf_writer_free(w);
+}
+
 /* A hand-made file with nested arrays (2 levels) of every kind, copied by copy_kv. */
 TEST(gguf_nested_arrays_round_trip_through_copy_kv)
 {
@@ -752,6 +781,7 @@ int main(void)
     RUN(gguf_writer_round_trips_every_value_type);
     RUN(gguf_getters_check_types_and_ranges);
     RUN(gguf_writer_rejects_bad_tensors);
+    RUN(gguf_writer_fill_error_leaves_no_file);
     RUN(gguf_nested_arrays_round_trip_through_copy_kv);
     RUN(gguf_rejects_every_truncation);
     RUN(gguf_truncated_in_tensor_table_names_the_tensor);
