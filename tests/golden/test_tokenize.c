@@ -87,7 +87,8 @@ static size_t list_golden_dirs(char names[][128], size_t cap)
         DIR *s = opendir(sub);
         if (!s) continue;
         closedir(s);
-        snprintf(names[n++], 128, "%s", e->d_name);
+        size_t len = strlen(e->d_name); /* < 128, checked above */
+        memcpy(names[n++], e->d_name, len + 1);
     }
     closedir(d);
     qsort(names, n, 128, (int (*)(const void *, const void *))strcmp);
