@@ -231,7 +231,7 @@ static int be_prepare(sched_inst *in, sched_req *r, core_err *err)
     size_t room = (size_t)in->n_ctx - 1;
     if (r->toks.n > room) {
         if (!r->truncate)
-            return core_err_set(err, CORE_LIMIT, "the input length exceeds the context length");
+            return core_err_set(err, CORE_INVALID, "the input length exceeds the context length");
         size_t keep = (size_t)(r->num_keep >= 0 ? r->num_keep : 4);
         if (r->toks.ids[0] == eng_vocab_bos(in->v)) keep++;
         CORE_WARN("sched: prompt of %zu tokens truncated to the context of %lld (kept %zu)",
@@ -262,7 +262,7 @@ static int embed_start(sched_inst *in, sched_slot *sl, core_err *err)
     if (es->etoks.n == 0) return core_err_set(err, CORE_INVALID, "input %zu is empty", es->input);
     if (es->etoks.n > (size_t)in->n_ctx) {
         if (!r->truncate)
-            return core_err_set(err, CORE_LIMIT, "the input length exceeds the context length");
+            return core_err_set(err, CORE_INVALID, "the input length exceeds the context length");
         es->etoks.n = (size_t)in->n_ctx;
     }
     eng_ctx_seq_truncate(in->c, sl->id, 0);

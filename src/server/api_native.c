@@ -64,6 +64,11 @@ static int check_unsupported(json_t *b, const char *model, core_err *err)
     v = json_object_get(b, "logprobs");
     if (json_is_true(v))
         return core_err_set(err, CORE_UNSUPPORTED, "logprobs are not supported by dwell yet");
+    int64_t top = 0;
+    int rc = srv_json_int(b, "GenerateRequest", "top_logprobs", &top, err);
+    if (rc) return rc;
+    if (top < 0 || top > 20) /* spec G.59 */
+        return core_err_set(err, CORE_INVALID, "top_logprobs must be between 0 and 20");
     return CORE_OK;
 }
 

@@ -273,3 +273,37 @@ def main(tests):
             continue
         r.run(t)
     r.finish()
+
+
+# ---- helpers of the conformance tests (tests/http/test_conf_*.py) ----
+
+_RFC3339 = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
+                      r"(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_rfc3339(s):
+    """(unix seconds as float, offset string) of an RFC 3339 time; AssertionError if s is
+    not one."""
+    import calendar
+    m = _RFC3339.match(s)
+    assert m, "not an RFC 3339 time: %r" % (s,)
+    y, mo, d, h, mi, sec = (int(m.group(i)) for i in range(1, 7))
+    frac = float("0." + m.group(7)) if m.group(7) else 0.0
+    t = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) + frac
+    off = m.group(8)
+    if off != "Z":
+        sign = 1 if off[0] == "+" else -1
+        t -= sign * (int(off[1:3]) * 3600 + int(off[4:6]) * 60)
+    return t, off
+
+
+def manifest_file(models_dir, name, tag="latest", ns="library", host="registry.ollama.ai"):
+    return os.path.join(models_dir, "manifests", host, ns, name, tag)
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
