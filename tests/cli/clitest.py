@@ -137,6 +137,10 @@ class Pty:
                                      "\n%r" % (pattern, self.raw[self.mark:][-2000:]))
 
     def send(self, text):
+        # As a person would, type a moment after the prompt appeared: readline switches the
+        # terminal to raw mode around printing its prompt, and a mode switch may flush input
+        # that arrived in the same instant.
+        time.sleep(0.1)
         os.write(self.fd, text.encode())
 
     def line(self, text):

@@ -142,6 +142,7 @@ def test_ctrl_d_leaves():
     with session() as p:
         p.send("\x04")
         assert p.wait() == 0
+    assert "story:latest" in server().ps_names(), "Ctrl-D leaves the model loaded"
 
 
 def test_keep_alive_env_applies_to_the_interactive_session():
