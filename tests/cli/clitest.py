@@ -39,7 +39,7 @@ def client_env(server, extra=None):
 def dwell(server, *args, env=None, stdin=None, timeout=120):
     """Runs `dwell ARGS` against server; returns (exit code, stdout, stderr)."""
     p = subprocess.run([BIN] + list(args), env=client_env(server, env),
-                       input=stdin.encode() if isinstance(stdin, str) else stdin,
+                       input=stdin.encode() if isinstance(stdin, str) else (stdin or b""),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 

@@ -4,7 +4,7 @@ streamed answer, /set verbose, Ctrl-C in the middle of an answer, \"\"\" multi-l
 import re
 import time
 
-from clitest import Pty, Server, create_stories, main
+from clitest import ANSI, STORIES, Pty, Server, create_stories, main, ok, write_modelfile
 
 S = None
 TERM = {"TERM": "xterm"}
@@ -168,6 +168,42 @@ def test_the_spinner_shows_while_loading_on_a_terminal():
     with Pty(s, "run", "story", "Once upon a time", env=TERM) as p:
         assert p.wait(60) == 0
         assert re.search("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", p.raw), repr(p.raw[:200])
+
+
+def test_word_wrap_on_a_terminal_and_nowordwrap():
+    s = server()
+    mf = write_modelfile("FROM story\nPARAMETER num_predict 120\nPARAMETER temperature 0\n")
+    ok(s, "create", "long", "-f", mf)
+    with Pty(s, "run", "long", "Once upon a time", env=TERM, cols=40) as p:
+        assert p.wait(60) == 0
+        lines = ANSI.sub("", p.raw).replace("\r", "").split("\n")
+        text = [l for l in lines if l.strip() and not re.search("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", l)]
+        assert len(text) >= 3, lines
+        assert all(len(l.rstrip()) <= 40 for l in text), [l for l in text if len(l) > 40]
+    with Pty(s, "run", "long", "Once upon a time", "--nowordwrap", env=TERM, cols=40) as p:
+        assert p.wait(60) == 0
+        lines = ANSI.sub("", p.raw).replace("\r", "").split("\n")
+        # The terminal itself folds long lines, so look at the logical lines: without
+        # wrapping, the answer's own lines are longer than the terminal.
+        assert any(len(l) > 40 for l in lines), lines
+
+
+def test_create_shows_upload_progress_on_a_terminal():
+    s = server()
+    mf = write_modelfile("FROM %s\n" % STORIES)
+    # A fresh server has no blob yet, so the file is uploaded.
+    fresh = Server()
+    try:
+        with Pty(fresh, "create", "up", "-f", mf, env=TERM) as p:
+            assert p.wait(60) == 0
+            assert re.search(r"copying file sha256:[0-9a-f.]+ +\d+%", p.raw), repr(p.raw)
+            assert "success" in p.raw
+    finally:
+        fresh.close()
+    # The second time the blob is there: nothing to copy.
+    with Pty(s, "create", "up2", "-f", mf, env=TERM) as p:
+        assert p.wait(60) == 0
+        assert "copying file" not in p.raw and "success" in p.raw, repr(p.raw)
 
 
 if __name__ == "__main__":
