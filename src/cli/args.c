@@ -34,8 +34,8 @@ void cli_cmd_help(const cli_cmd *cmd, FILE *f)
                      fl->short_name ? fl->short_name : ' ', fl->short_name ? ',' : ' ',
                      fl->name, fl->value_name ? " " : "", fl->value_name ? fl->value_name : "");
         }
-        fprintf(f, "  %-*s   %s\n", (int)w, left,
-                i == cmd->n_flags ? "help for this command" : cmd->flags[i].help);
+        if (i == cmd->n_flags) fprintf(f, "  %-*s   help for %s\n", (int)w, left, cmd->name);
+        else fprintf(f, "  %-*s   %s\n", (int)w, left, cmd->flags[i].help);
     }
     fprintf(f, "\nEnvironment Variables:\n"
                "      OLLAMA_HOST                The dwell server's address (default "

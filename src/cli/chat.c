@@ -64,12 +64,6 @@ typedef struct chat {
     char history_path[1024];
 } chat;
 
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 // ---- /set ----
 
 static void set_parameter(chat *c, const char *args)
@@ -148,7 +142,7 @@ static void show_text(const char *text, const char *none)
 
 static void show_parameters(cli_run *run)
 {
-    const char *p = jstr(run->show, "parameters");
+    const char *p = cli_jstr(run->show, "parameters");
     if (p[0]) {
         printf("Model defined parameters:\n");
         show_text(p, "");
@@ -175,16 +169,16 @@ static void cmd_show(chat *c, const char *what)
     if (strcmp(what, "info") == 0) {
         cli_show_info(run->show, false, stdout);
     } else if (strcmp(what, "license") == 0) {
-        show_text(jstr(run->show, "license"), "No license was specified for this model.");
+        show_text(cli_jstr(run->show, "license"), "No license was specified for this model.");
     } else if (strcmp(what, "modelfile") == 0) {
-        show_text(jstr(run->show, "modelfile"), "");
+        show_text(cli_jstr(run->show, "modelfile"), "");
     } else if (strcmp(what, "parameters") == 0) {
         show_parameters(run);
     } else if (strcmp(what, "system") == 0) {
-        show_text(run->system ? run->system : jstr(run->show, "system"),
+        show_text(run->system ? run->system : cli_jstr(run->show, "system"),
                   "No system message was specified for this model.");
     } else if (strcmp(what, "template") == 0) {
-        show_text(jstr(run->show, "template"), "No prompt template was specified for this "
+        show_text(cli_jstr(run->show, "template"), "No prompt template was specified for this "
                                                 "model.");
     } else {
         if (what[0]) printf("Unknown command '/show %s'. Type /? for help\n", what);

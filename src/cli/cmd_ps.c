@@ -6,18 +6,6 @@
 
 #include "cli/internal.h"
 
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static int64_t jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)json_number_value(v);
-}
-
 /* "100% CPU", "100% GPU", "19%/81% CPU/GPU" or "Unknown" (item 79). */
 static void processor_str(int64_t size, int64_t vram, char *buf, size_t cap)
 {
@@ -36,7 +24,7 @@ static void processor_str(int64_t size, int64_t vram, char *buf, size_t cap)
 static void ps_until(json_t *m, int64_t now, char *buf, size_t cap)
 {
     int64_t t;
-    if (!cli_time_parse(jstr(m, "expires_at"), &t)) {
+    if (!cli_time_parse(cli_jstr(m, "expires_at"), &t)) {
         snprintf(buf, cap, "Unknown");
     } else if (t < now) {
         snprintf(buf, cap, "Stopping...");
@@ -62,13 +50,13 @@ int cli_cmd_ps(int argc, char **argv)
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(res, "models"), i, m) {
-        const char *name = jstr(m, "name");
+        const char *name = cli_jstr(m, "name");
         if (n_pos && strncmp(name, pos[0], strlen(pos[0])) != 0) continue;
         char id[13], size[32], proc[48], ctx[24], until[80];
-        snprintf(id, sizeof id, "%.12s", jstr(m, "digest"));
-        cli_human_bytes(jint(m, "size"), size, sizeof size);
-        processor_str(jint(m, "size"), jint(m, "size_vram"), proc, sizeof proc);
-        snprintf(ctx, sizeof ctx, "%lld", (long long)jint(m, "context_length"));
+        snprintf(id, sizeof id, "%.12s", cli_jstr(m, "digest"));
+        cli_human_bytes(cli_jint(m, "size"), size, sizeof size);
+        processor_str(cli_jint(m, "size"), cli_jint(m, "size_vram"), proc, sizeof proc);
+        snprintf(ctx, sizeof ctx, "%lld", (long long)cli_jint(m, "context_length"));
         ps_until(m, now, until, sizeof until);
         const char *row[] = {name, id, size, proc, ctx, until};
         for (int k = 0; k < 6; k++) cli_table_add(&t, row[k]);
@@ -118,13 +106,13 @@ int cli_cmd_list(int argc, char **argv)
     size_t i;
     json_t *m;
     json_array_foreach(json_object_get(res, "models"), i, m) {
-        const char *name = jstr(m, "name");
+        const char *name = cli_jstr(m, "name");
         if (n_pos && strncasecmp(name, pos[0], strlen(pos[0])) != 0) continue;
         char id[13], size[32], mod[80];
         int64_t t_mod = 0;
-        snprintf(id, sizeof id, "%.12s", jstr(m, "digest"));
-        cli_human_bytes(jint(m, "size"), size, sizeof size);
-        if (!cli_time_parse(jstr(m, "modified_at"), &t_mod)) t_mod = 0;
+        snprintf(id, sizeof id, "%.12s", cli_jstr(m, "digest"));
+        cli_human_bytes(cli_jint(m, "size"), size, sizeof size);
+        if (!cli_time_parse(cli_jstr(m, "modified_at"), &t_mod)) t_mod = 0;
         cli_human_time(t_mod, now, "Never", mod, sizeof mod);
         const char *row[] = {name, id, size, mod};
         for (int k = 0; k < 4; k++) cli_table_add(&t, row[k]);

@@ -94,18 +94,13 @@ static int on_piece(json_t *obj, void *ud)
 
 // ---- timings (--verbose, /set verbose) ----
 
-static int64_t jint(json_t *o, const char *key)
-{
-    return (int64_t)json_integer_value(json_object_get(o, key));
-}
-
 /* Ollama's api.Metrics.Summary, on stderr: a line per metric that is present. */
 static void print_timings(json_t *fin)
 {
     char d[32];
-    int64_t total = jint(fin, "total_duration"), load = jint(fin, "load_duration");
-    int64_t pc = jint(fin, "prompt_eval_count"), pd = jint(fin, "prompt_eval_duration");
-    int64_t ec = jint(fin, "eval_count"), ed = jint(fin, "eval_duration");
+    int64_t total = cli_jint(fin, "total_duration"), load = cli_jint(fin, "load_duration");
+    int64_t pc = cli_jint(fin, "prompt_eval_count"), pd = cli_jint(fin, "prompt_eval_duration");
+    int64_t ec = cli_jint(fin, "eval_count"), ed = cli_jint(fin, "eval_duration");
     if (total > 0) {
         core_duration_format(total, d, sizeof d);
         fprintf(stderr, "total duration:       %s\n", d);

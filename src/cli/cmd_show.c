@@ -6,12 +6,6 @@
 
 #include "cli/internal.h"
 
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
 /* A JSON value as one table cell (strings bare, the rest as compact JSON). */
 static char *cell_of(json_t *v)
 {
@@ -58,19 +52,19 @@ static void text_section(const char *title, const char *text, FILE *f)
     cli_table_deinit(&t);
 }
 
-void cli_show_info(json_t *show, bool verbose, FILE *f)
+static void model_section(json_t *show, FILE *f)
 {
     json_t *info = json_object_get(show, "model_info");
     json_t *det = json_object_get(show, "details");
-    const char *arch = jstr(info, "general.architecture");
-    char key[128];
+    const char *arch = cli_jstr(info, "general.architecture");
     cli_table t;
     cli_table_init(&t, 2);
     if (arch[0]) row2(&t, "architecture", arch);
-    row2(&t, "parameters", jstr(det, "parameter_size"));
+    row2(&t, "parameters", cli_jstr(det, "parameter_size"));
     const char *lens[][2] = {{"context_length", "context length"},
                              {"embedding_length", "embedding length"}};
     for (int i = 0; i < 2; i++) {
+        char key[128];
         snprintf(key, sizeof key, "%s.%s", arch, lens[i][0]);
         json_t *v = json_object_get(info, key);
         if (!v) continue;
@@ -78,10 +72,60 @@ void cli_show_info(json_t *show, bool verbose, FILE *f)
         row2(&t, lens[i][1], c ? c : "");
         free(c);
     }
-    row2(&t, "quantization", jstr(det, "quantization_level"));
+    row2(&t, "quantization", cli_jstr(det, "quantization_level"));
     section("Model", &t, f);
     cli_table_deinit(&t);
+}
 
+/* "parameters" is "key   value" lines; shown as a two-column table. */
+static void parameters_section(json_t *show, FILE *f)
+{
+    cli_table t;
+    cli_table_init(&t, 2);
+    char *params = strdup(cli_jstr(show, "parameters"));
+    for (char *save = NULL, *line = params ? strtok_r(params, "\n", &save) : NULL; line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *sp = line + strcspn(line, " \t");
+        char *val = sp + strspn(sp, " \t");
+        if (*sp) *sp = 0;
+        row2(&t, line, val);
+    }
+    free(params);
+    section("Parameters", &t, f);
+    cli_table_deinit(&t);
+}
+
+/* -v: every metadata key and the tensor table. */
+static void verbose_sections(json_t *show, FILE *f)
+{
+    cli_table t;
+    cli_table_init(&t, 2);
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(show, "model_info"), k, v) {
+        char *c = cell_of(v);
+        row2(&t, k, c ? c : "");
+        free(c);
+    }
+    section("Metadata", &t, f);
+    cli_table_deinit(&t);
+    cli_table_init(&t, 3);
+    size_t i;
+    json_array_foreach(json_object_get(show, "tensors"), i, v) {
+        char *shape = cell_of(json_object_get(v, "shape"));
+        cli_table_add(&t, cli_jstr(v, "name"));
+        cli_table_add(&t, cli_jstr(v, "type"));
+        cli_table_add(&t, shape ? shape : "");
+        free(shape);
+    }
+    section("Tensors", &t, f);
+    cli_table_deinit(&t);
+}
+
+void cli_show_info(json_t *show, bool verbose, FILE *f)
+{
+    model_section(show, f);
+    cli_table t;
     cli_table_init(&t, 1);
     size_t i;
     json_t *v;
@@ -89,44 +133,10 @@ void cli_show_info(json_t *show, bool verbose, FILE *f)
         cli_table_add(&t, json_string_value(v));
     section("Capabilities", &t, f);
     cli_table_deinit(&t);
-
-    /* "parameters" is "key   value" lines; show them as a two-column table. */
-    cli_table_init(&t, 2);
-    char *params = strdup(jstr(show, "parameters"));
-    for (char *save = NULL, *line = params ? strtok_r(params, "\n", &save) : NULL; line;
-         line = strtok_r(NULL, "\n", &save)) {
-        char *sp = line + strcspn(line, " \t");
-        char *val = sp + strspn(sp, " \t");
-        *sp = 0;
-        row2(&t, line, val);
-    }
-    free(params);
-    section("Parameters", &t, f);
-    cli_table_deinit(&t);
-
-    if (verbose) {
-        cli_table_init(&t, 2);
-        const char *k;
-        json_object_foreach(info, k, v) {
-            char *c = cell_of(v);
-            row2(&t, k, c ? c : "");
-            free(c);
-        }
-        section("Metadata", &t, f);
-        cli_table_deinit(&t);
-        cli_table_init(&t, 3);
-        json_array_foreach(json_object_get(show, "tensors"), i, v) {
-            char *shape = cell_of(json_object_get(v, "shape"));
-            cli_table_add(&t, jstr(v, "name"));
-            cli_table_add(&t, jstr(v, "type"));
-            cli_table_add(&t, shape ? shape : "");
-            free(shape);
-        }
-        section("Tensors", &t, f);
-        cli_table_deinit(&t);
-    }
-    text_section("System", jstr(show, "system"), f);
-    text_section("License", jstr(show, "license"), f);
+    parameters_section(show, f);
+    if (verbose) verbose_sections(show, f);
+    text_section("System", cli_jstr(show, "system"), f);
+    text_section("License", cli_jstr(show, "license"), f);
 }
 
 int cli_cmd_show(int argc, char **argv)
@@ -159,7 +169,7 @@ int cli_cmd_show(int argc, char **argv)
     json_decref(req);
     if (rc) return cli_err_print(&err);
     if (field) {
-        const char *s = jstr(res, field);
+        const char *s = cli_jstr(res, field);
         fputs(s, stdout);
         if (s[0] && s[strlen(s) - 1] != '\n') fputc('\n', stdout);
     } else {

@@ -13,17 +13,6 @@
 
 #include "cli/internal.h"
 
-static const char *jstr(json_t *o, const char *key)
-{
-    const char *s = json_string_value(json_object_get(o, key));
-    return s ? s : "";
-}
-
-static int64_t jint(json_t *o, const char *key)
-{
-    return (int64_t)json_integer_value(json_object_get(o, key));
-}
-
 static void size_str(int64_t b, char *buf, size_t cap)
 {
     core_size_format(b > 0 ? (size_t)b : 0, buf, cap);
@@ -33,7 +22,7 @@ static void size_str(int64_t b, char *buf, size_t cap)
  * "unloading" once past. */
 static void until_str(json_t *m, int64_t now, char *buf, size_t cap)
 {
-    const char *exp = jstr(m, "expires_at"), *state = jstr(m, "state");
+    const char *exp = cli_jstr(m, "expires_at"), *state = cli_jstr(m, "state");
     int64_t t;
     if (strcmp(state, "loading") == 0 || strcmp(state, "unloading") == 0) {
         snprintf(buf, cap, "%s", strcmp(state, "loading") == 0 ? "-" : "unloading");
@@ -59,30 +48,30 @@ static void render_header(json_t *snap, FILE *f)
 {
     json_t *s = json_object_get(snap, "server");
     char budget[32], used[32], avail[32], rss[32], ram[32];
-    int64_t b = jint(s, "budget_bytes"), u = jint(s, "models_bytes");
+    int64_t b = cli_jint(s, "budget_bytes"), u = cli_jint(s, "models_bytes");
     size_str(b, budget, sizeof budget);
     size_str(u, used, sizeof used);
-    size_str(jint(s, "mem_available_bytes"), avail, sizeof avail);
-    size_str(jint(s, "rss_bytes"), rss, sizeof rss);
-    size_str(jint(s, "ram_bytes"), ram, sizeof ram);
+    size_str(cli_jint(s, "mem_available_bytes"), avail, sizeof avail);
+    size_str(cli_jint(s, "rss_bytes"), rss, sizeof rss);
+    size_str(cli_jint(s, "ram_bytes"), ram, sizeof ram);
     char tm[48];
-    snprintf(tm, sizeof tm, "%.19s", jstr(snap, "time"));
+    snprintf(tm, sizeof tm, "%.19s", cli_jstr(snap, "time"));
     if (tm[10] == 'T') tm[10] = ' ';
     fprintf(f, "dwell stats  %s  %s UTC\n\n", cli_host(), tm);
     if (b > 0)
         fprintf(f, "MEMORY    budget %s (%s)    models %s (%.1f%% of budget)    available %s"
                    "    server RSS %s    RAM %s\n",
-                budget, jstr(s, "budget_source"), used, 100.0 * (double)u / (double)b, avail,
+                budget, cli_jstr(s, "budget_source"), used, 100.0 * (double)u / (double)b, avail,
                 rss, ram);
     else
         fprintf(f, "MEMORY    budget unlimited    models %s    available %s    server RSS %s"
                    "    RAM %s\n", used, avail, rss, ram);
     fprintf(f, "ACTIVITY  queue %lld/%lld    loads %lld    unloads %lld    evictions %lld    "
                "expiries %lld    failed loads %lld    requests %lld\n\n",
-            (long long)jint(s, "queue_depth"), (long long)jint(s, "max_queue"),
-            (long long)jint(s, "loads"), (long long)jint(s, "unloads"),
-            (long long)jint(s, "evictions"), (long long)jint(s, "expiries"),
-            (long long)jint(s, "load_failures"), (long long)jint(s, "requests"));
+            (long long)cli_jint(s, "queue_depth"), (long long)cli_jint(s, "max_queue"),
+            (long long)cli_jint(s, "loads"), (long long)cli_jint(s, "unloads"),
+            (long long)cli_jint(s, "evictions"), (long long)cli_jint(s, "expiries"),
+            (long long)cli_jint(s, "load_failures"), (long long)cli_jint(s, "requests"));
 }
 
 static void render(json_t *snap, FILE *f)
@@ -100,25 +89,25 @@ static void render(json_t *snap, FILE *f)
         json_t *mem = json_object_get(m, "memory");
         char est[32], meas[32], kv[32], fl[48], served[24], warm[24], cold[24], load[32];
         char until[32], ka[32], kas[80];
-        size_str(jint(mem, "estimated_bytes"), est, sizeof est);
-        size_str(jint(mem, "measured_bytes"), meas, sizeof meas);
-        size_str(jint(mem, "kv_bytes"), kv, sizeof kv);
-        snprintf(fl, sizeof fl, "%lld/%lld", (long long)jint(m, "in_flight"),
-                 (long long)jint(m, "slots"));
-        if (jint(m, "waiting") > 0)
+        size_str(cli_jint(mem, "estimated_bytes"), est, sizeof est);
+        size_str(cli_jint(mem, "measured_bytes"), meas, sizeof meas);
+        size_str(cli_jint(mem, "kv_bytes"), kv, sizeof kv);
+        snprintf(fl, sizeof fl, "%lld/%lld", (long long)cli_jint(m, "in_flight"),
+                 (long long)cli_jint(m, "slots"));
+        if (cli_jint(m, "waiting") > 0)
             snprintf(fl + strlen(fl), sizeof fl - strlen(fl), " +%lld waiting",
-                     (long long)jint(m, "waiting"));
-        snprintf(served, sizeof served, "%lld", (long long)jint(m, "requests_served"));
-        snprintf(warm, sizeof warm, "%lld", (long long)jint(m, "warm_hits"));
-        snprintf(cold, sizeof cold, "%lld", (long long)jint(m, "cold_loads"));
-        load_time_str(jint(m, "last_load_ns"), load, sizeof load);
+                     (long long)cli_jint(m, "waiting"));
+        snprintf(served, sizeof served, "%lld", (long long)cli_jint(m, "requests_served"));
+        snprintf(warm, sizeof warm, "%lld", (long long)cli_jint(m, "warm_hits"));
+        snprintf(cold, sizeof cold, "%lld", (long long)cli_jint(m, "cold_loads"));
+        load_time_str(cli_jint(m, "last_load_ns"), load, sizeof load);
         until_str(m, now, until, sizeof until);
-        int64_t ka_ns = jint(m, "keep_alive_ns");
+        int64_t ka_ns = cli_jint(m, "keep_alive_ns");
         if (json_is_true(json_object_get(m, "pinned")) || ka_ns == INT64_MAX)
             snprintf(ka, sizeof ka, "forever");
         else core_duration_format(ka_ns, ka, sizeof ka);
-        snprintf(kas, sizeof kas, "%s (%s)", ka, jstr(m, "keep_alive_source"));
-        const char *row[] = {jstr(m, "name"), jstr(m, "state"), est,  meas,  kv,    fl,
+        snprintf(kas, sizeof kas, "%s (%s)", ka, cli_jstr(m, "keep_alive_source"));
+        const char *row[] = {cli_jstr(m, "name"), cli_jstr(m, "state"), est,  meas,  kv,    fl,
                              served,          warm,             cold, load,  until, kas};
         for (int k = 0; k < 12; k++) cli_table_add(&t, row[k]);
     }

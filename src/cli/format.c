@@ -121,6 +121,20 @@ int cli_keepalive_arg(const char *typed, const char *what, char *out, size_t cap
     return CORE_OK;
 }
 
+// ---- JSON ----
+
+const char *cli_jstr(json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+int64_t cli_jint(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : (int64_t)json_number_value(v);
+}
+
 // ---- tables ----
 
 size_t cli_utf8_width(const char *s)

@@ -138,6 +138,10 @@ void cli_table_deinit(cli_table *t);
 void cli_spinner_start(const char *msg);
 void cli_spinner_stop(void);
 
+/* A member of a JSON object as a string ("" when absent or not a string) or an integer (0). */
+const char *cli_jstr(json_t *obj, const char *key);
+int64_t cli_jint(json_t *obj, const char *key);
+
 /* Display width of a UTF-8 string (code points; every one counted as one column). */
 size_t cli_utf8_width(const char *s);
 
