@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import time
 
 from clitest import (BIN, Pty, Server, client_env, create_stories, main, ok, parse_table)
@@ -156,6 +157,18 @@ def test_live_view_on_a_terminal_refreshes_and_follows_loads():
         p.send("\x03")
         assert p.wait(10) == 0
         assert p.raw.rstrip().endswith("\x1b[?1049l"), repr(p.raw[-40:])
+
+
+def test_budget_source_env_and_cgroup():
+    with Server(env={"DWELL_MEMORY_BUDGET": "3GiB"}) as s:
+        out, _ = ok(s, "stats", "--no-stream")
+        assert "budget 3.0 GiB (DWELL_MEMORY_BUDGET)" in out, out
+    root = tempfile.mkdtemp(prefix="dwell-cgroup-")
+    with open(os.path.join(root, "memory.max"), "w") as f:
+        f.write("%d\n" % (4 << 30))
+    with Server(env={"DWELL_CGROUP_ROOT": root, "DWELL_MEMORY_RESERVE": "1GiB"}) as s:
+        out, _ = ok(s, "stats", "--no-stream")
+        assert "budget 3.0 GiB (cgroup v2)" in out, out
 
 
 if __name__ == "__main__":
