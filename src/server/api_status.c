@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/internal.h"
 
@@ -19,20 +20,55 @@ enum MHD_Result srv_h_version(srv_req *r)
                                             "dwell_version", DWELL_VERSION));
 }
 
+/* now + Go's maximum duration (2^63-1 ns, about 292 years), which is what Ollama shows for
+ * a model kept forever (spec D.37). It is past what int64 nanoseconds since the epoch can
+ * hold, so it is formatted from seconds here: RFC 3339, nanoseconds, local offset. */
+static void forever_str(int64_t now, char *buf, size_t cap)
+{
+    time_t secs = (time_t)(now / 1000000000LL) + (time_t)(INT64_MAX / 1000000000LL);
+    long nsec = (long)(now % 1000000000LL) + (long)(INT64_MAX % 1000000000LL);
+    if (nsec >= 1000000000L) {
+        nsec -= 1000000000L;
+        secs += 1;
+    }
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    char date[40];
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    char frac[16] = "";
+    if (nsec) {
+        snprintf(frac, sizeof frac, ".%09ld", nsec);
+        size_t n = strlen(frac);
+        while (n > 1 && frac[n - 1] == '0') frac[--n] = '\0';
+    }
+    long off = tm.tm_gmtoff / 60;
+    if (off == 0) {
+        snprintf(buf, cap, "%s%sZ", date, frac);
+        return;
+    }
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0) off = -off;
+    snprintf(buf, cap, "%s%s%c%02d:%02d", date, frac, sign, (int)(off / 60 % 24),
+             (int)(off % 60));
+}
+
 /* expires_at as /api/ps shows it: RFC 3339 in the local offset; pinned → about 292 years
  * ahead (what Go prints for now + max duration), 0 → now. */
 static void expires_str(int64_t expires_at, char *buf, size_t cap)
 {
     int64_t now = core_wall_ns();
     int64_t t = expires_at;
+    if (t == SCHED_FOREVER) {
+        forever_str(now, buf, cap);
+        return;
+    }
     if (t <= 0) t = now; /* keep_alive 0: about to unload */
-    /* SCHED_FOREVER formats as the int64 nanosecond limit (year 2262): "years ahead". */
     core_time_format(t, true, buf, cap);
 }
 
 static json_t *ps_entry(srv_server *s, const sched_model_info *mi)
 {
-    char exp[48], last[48], ka[64];
+    char exp[96], last[48], ka[64];
     expires_str(mi->expires_at, exp, sizeof exp);
     if (mi->last_used) core_time_format(mi->last_used, true, last, sizeof last);
     else snprintf(last, sizeof last, "%s", "");

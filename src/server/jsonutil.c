@@ -95,9 +95,9 @@ int srv_json_keep_alive(json_t *obj, bool *set, int64_t *ns, core_err *err)
         core_err e;
         if (srv_duration_parse(json_string_value(v), false, ns, &e))
             return core_err_set(err, CORE_INVALID,
-                                "invalid keep_alive \"%s\": expected a number of seconds or "
-                                "a duration such as \"5m\", \"1h30m\", \"-1\"",
-                                json_string_value(v));
+                                "%s (keep_alive: a number of seconds or a duration such as "
+                                "\"5m\", \"1h30m\", \"-1\")",
+                                e.msg);
         *set = true;
         return CORE_OK;
     }
