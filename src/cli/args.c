@@ -31,11 +31,13 @@ void cli_cmd_help(const cli_cmd *cmd, FILE *f)
         } else {
             const cli_flag *fl = &cmd->flags[i];
             snprintf(left, sizeof left, "%c%c%c --%s%s%s", fl->short_name ? '-' : ' ',
-                     fl->short_name ? fl->short_name : ' ', fl->short_name ? ',' : ' ',
-                     fl->name, fl->value_name ? " " : "", fl->value_name ? fl->value_name : "");
+                     fl->short_name ? fl->short_name : ' ', fl->short_name ? ',' : ' ', fl->name,
+                     fl->value_name ? " " : "", fl->value_name ? fl->value_name : "");
         }
-        if (i == cmd->n_flags) fprintf(f, "  %-*s   help for %s\n", (int)w, left, cmd->name);
-        else fprintf(f, "  %-*s   %s\n", (int)w, left, cmd->flags[i].help);
+        if (i == cmd->n_flags)
+            fprintf(f, "  %-*s   help for %s\n", (int)w, left, cmd->name);
+        else
+            fprintf(f, "  %-*s   %s\n", (int)w, left, cmd->flags[i].help);
     }
     fprintf(f, "\nEnvironment Variables:\n"
                "      OLLAMA_HOST                The dwell server's address (default "
@@ -92,8 +94,10 @@ static int parse_flag(cli_cmd *cmd, int argc, char **argv, int *i)
                 fl->set = false;
                 return CLI_ARGS_OK;
             }
-            fprintf(stderr, "Error: invalid argument \"%s\" for \"--%s\" flag: strconv.ParseBool: "
-                            "parsing \"%s\": invalid syntax\n", inline_val, fl->name, inline_val);
+            fprintf(stderr,
+                    "Error: invalid argument \"%s\" for \"--%s\" flag: strconv.ParseBool: "
+                    "parsing \"%s\": invalid syntax\n",
+                    inline_val, fl->name, inline_val);
             return CLI_ARGS_ERROR;
         }
         return CLI_ARGS_OK;
@@ -133,8 +137,7 @@ int cli_args_parse(cli_cmd *cmd, int argc, char **argv, const char **pos, int *n
         return CLI_ARGS_ERROR;
     }
     if (n < cmd->min_args) {
-        fprintf(stderr, "Error: requires at least %d arg(s), only received %d\n", cmd->min_args,
-                n);
+        fprintf(stderr, "Error: requires at least %d arg(s), only received %d\n", cmd->min_args, n);
         return CLI_ARGS_ERROR;
     }
     if (cmd->max_args >= 0 && n > cmd->max_args) {

@@ -14,49 +14,45 @@
 
 #include "cli/internal.h"
 
-static const char g_help[] =
-    "Available Commands:\n"
-    "  /set            Set session variables\n"
-    "  /show           Show model information\n"
-    "  /clear          Clear session context\n"
-    "  /bye            Exit\n"
-    "  /?, /help       Help for a command\n"
-    "  /? shortcuts    Help for keyboard shortcuts\n"
-    "\n"
-    "Use \"\"\" to begin a multi-line message.\n\n";
+static const char g_help[] = "Available Commands:\n"
+                             "  /set            Set session variables\n"
+                             "  /show           Show model information\n"
+                             "  /clear          Clear session context\n"
+                             "  /bye            Exit\n"
+                             "  /?, /help       Help for a command\n"
+                             "  /? shortcuts    Help for keyboard shortcuts\n"
+                             "\n"
+                             "Use \"\"\" to begin a multi-line message.\n\n";
 
-static const char g_help_set[] =
-    "Available Commands:\n"
-    "  /set parameter ...     Set a parameter\n"
-    "  /set system <string>   Set system message\n"
-    "  /set history           Enable history\n"
-    "  /set nohistory         Disable history\n"
-    "  /set wordwrap          Enable wordwrap\n"
-    "  /set nowordwrap        Disable wordwrap\n"
-    "  /set format json       Enable JSON mode\n"
-    "  /set noformat          Disable formatting\n"
-    "  /set verbose           Show LLM stats\n"
-    "  /set quiet             Disable LLM stats\n\n";
+static const char g_help_set[] = "Available Commands:\n"
+                                 "  /set parameter ...     Set a parameter\n"
+                                 "  /set system <string>   Set system message\n"
+                                 "  /set history           Enable history\n"
+                                 "  /set nohistory         Disable history\n"
+                                 "  /set wordwrap          Enable wordwrap\n"
+                                 "  /set nowordwrap        Disable wordwrap\n"
+                                 "  /set format json       Enable JSON mode\n"
+                                 "  /set noformat          Disable formatting\n"
+                                 "  /set verbose           Show LLM stats\n"
+                                 "  /set quiet             Disable LLM stats\n\n";
 
-static const char g_help_show[] =
-    "Available Commands:\n"
-    "  /show info         Show details for this model\n"
-    "  /show license      Show model license\n"
-    "  /show modelfile    Show Modelfile for this model\n"
-    "  /show parameters   Show parameters for this model\n"
-    "  /show system       Show system message\n"
-    "  /show template     Show prompt template\n\n";
+static const char g_help_show[] = "Available Commands:\n"
+                                  "  /show info         Show details for this model\n"
+                                  "  /show license      Show model license\n"
+                                  "  /show modelfile    Show Modelfile for this model\n"
+                                  "  /show parameters   Show parameters for this model\n"
+                                  "  /show system       Show system message\n"
+                                  "  /show template     Show prompt template\n\n";
 
-static const char g_help_keys[] =
-    "Available keyboard shortcuts:\n"
-    "  Ctrl + a            Move to the beginning of the line (Home)\n"
-    "  Ctrl + e            Move to the end of the line (End)\n"
-    "  Ctrl + k            Delete the sentence after the cursor\n"
-    "  Ctrl + u            Delete the sentence before the cursor\n"
-    "  Ctrl + w            Delete the word before the cursor\n"
-    "  Ctrl + l            Clear the screen\n"
-    "  Ctrl + c            Stop the model from responding\n"
-    "  Ctrl + d            Exit dwell (/bye)\n\n";
+static const char g_help_keys[] = "Available keyboard shortcuts:\n"
+                                  "  Ctrl + a            Move to the beginning of the line (Home)\n"
+                                  "  Ctrl + e            Move to the end of the line (End)\n"
+                                  "  Ctrl + k            Delete the sentence after the cursor\n"
+                                  "  Ctrl + u            Delete the sentence before the cursor\n"
+                                  "  Ctrl + w            Delete the word before the cursor\n"
+                                  "  Ctrl + l            Clear the screen\n"
+                                  "  Ctrl + c            Stop the model from responding\n"
+                                  "  Ctrl + d            Exit dwell (/bye)\n\n";
 
 typedef struct chat {
     cli_run *run;
@@ -80,12 +76,14 @@ static void set_parameter(chat *c, const char *args)
     core_err err;
     int rc;
     if (strcmp(name, "keep_alive") == 0)
-        rc = cli_keepalive_arg(value, "keep_alive", c->run->keep_alive,
-                               sizeof c->run->keep_alive, &err);
+        rc = cli_keepalive_arg(value, "keep_alive", c->run->keep_alive, sizeof c->run->keep_alive,
+                               &err);
     else
         rc = cli_param_set(c->run->options, name, value, &err);
-    if (rc) printf("Couldn't set parameter: %s\n\n", err.msg);
-    else printf("Set parameter '%s' to '%s'\n", name, value);
+    if (rc)
+        printf("Couldn't set parameter: %s\n\n", err.msg);
+    else
+        printf("Set parameter '%s' to '%s'\n", name, value);
 }
 
 static void cmd_set(chat *c, const char *args)
@@ -153,7 +151,8 @@ static void show_parameters(cli_run *run)
         printf("\nUser defined parameters:\n");
         const char *k;
         json_t *v;
-        json_object_foreach(run->options, k, v) {
+        json_object_foreach(run->options, k, v)
+        {
             char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
             printf("%-30s %s\n", k, s ? s : "");
             free(s);
@@ -179,10 +178,12 @@ static void cmd_show(chat *c, const char *what)
                   "No system message was specified for this model.");
     } else if (strcmp(what, "template") == 0) {
         show_text(cli_jstr(run->show, "template"), "No prompt template was specified for this "
-                                                "model.");
+                                                   "model.");
     } else {
-        if (what[0]) printf("Unknown command '/show %s'. Type /? for help\n", what);
-        else fputs(g_help_show, stdout);
+        if (what[0])
+            printf("Unknown command '/show %s'. Type /? for help\n", what);
+        else
+            fputs(g_help_show, stdout);
     }
 }
 
@@ -193,12 +194,11 @@ static void cmd_show(chat *c, const char *what)
 static void chat_turn(chat *c, const char *text)
 {
     cli_run *run = c->run;
-    json_array_append_new(run->messages, json_pack("{s:s,s:s}", "role", "user", "content",
-                                                   text));
+    json_array_append_new(run->messages, json_pack("{s:s,s:s}", "role", "user", "content", text));
     json_t *send = json_array();
     if (run->system)
-        json_array_append_new(send, json_pack("{s:s,s:s}", "role", "system", "content",
-                                              run->system));
+        json_array_append_new(send,
+                              json_pack("{s:s,s:s}", "role", "system", "content", run->system));
     json_array_extend(send, run->messages);
     char *reply = NULL;
     core_err err;
@@ -206,8 +206,8 @@ static void chat_turn(chat *c, const char *text)
     int rc = cli_run_answer(run, NULL, send, &reply, &err);
     json_decref(send);
     if (rc == CORE_OK) {
-        json_array_append_new(run->messages, json_pack("{s:s,s:s}", "role", "assistant",
-                                                       "content", reply ? reply : ""));
+        json_array_append_new(run->messages, json_pack("{s:s,s:s}", "role", "assistant", "content",
+                                                       reply ? reply : ""));
     } else {
         json_array_remove(run->messages, json_array_size(run->messages) - 1);
         if (rc != CORE_CANCELLED) cli_err_print(&err);
@@ -236,9 +236,12 @@ static bool slash(chat *c, const char *line)
                (n == 5 && strncmp(line, "/help", 5) == 0)) {
         if (strcmp(rest, "shortcuts") == 0 || strcmp(rest, "shortcut") == 0)
             fputs(g_help_keys, stdout);
-        else if (strcmp(rest, "set") == 0) fputs(g_help_set, stdout);
-        else if (strcmp(rest, "show") == 0) fputs(g_help_show, stdout);
-        else fputs(g_help, stdout);
+        else if (strcmp(rest, "set") == 0)
+            fputs(g_help_set, stdout);
+        else if (strcmp(rest, "show") == 0)
+            fputs(g_help_show, stdout);
+        else
+            fputs(g_help, stdout);
     } else {
         printf("Unknown command '%.*s'. Type /? for help\n", (int)n, line);
     }
@@ -273,7 +276,8 @@ static void history_add(chat *c, const char *text)
 static bool ends_multiline(char *s)
 {
     size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
     if (n < 3 || strncmp(s + n - 3, "\"\"\"", 3) != 0) return false;
     s[n - 3] = 0;
     return true;
@@ -329,8 +333,10 @@ int cli_chat_main(cli_run *run)
         history_add(&c, text);
         const char *t = text + strspn(text, " \t\n");
         bool done = false;
-        if (t[0] == '/' && !multi.len) done = slash(&c, t);
-        else if (t[0]) chat_turn(&c, text);
+        if (t[0] == '/' && !multi.len)
+            done = slash(&c, t);
+        else if (t[0])
+            chat_turn(&c, text);
         core_buf_reset(&multi);
         free(line);
         if (done) break;

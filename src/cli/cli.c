@@ -27,8 +27,9 @@ static const struct {
     {"stats", NULL, cli_cmd_stats, "Show what is in memory, live (like docker stats)"},
     {"cp", NULL, cli_cmd_cp, "Copy a model"},
     {"rm", NULL, cli_cmd_rm, "Remove a model"},
-    {"debug", NULL, cli_debug_main, "Inspect model files (gguf, mkmodel, tokenize, logits, "
-                                    "generate)"},
+    {"debug", NULL, cli_debug_main,
+     "Inspect model files (gguf, mkmodel, tokenize, logits, "
+     "generate)"},
     {"help", NULL, NULL, "Help about any command"},
 };
 #define N_CMDS (sizeof g_cmds / sizeof g_cmds[0])
@@ -40,14 +41,17 @@ static void usage(FILE *f)
           "  dwell [flags]\n"
           "  dwell [command]\n"
           "\n"
-          "Available Commands:\n", f);
-    for (size_t i = 0; i < N_CMDS; i++) fprintf(f, "  %-11s %s\n", g_cmds[i].name, g_cmds[i].help);
+          "Available Commands:\n",
+          f);
+    for (size_t i = 0; i < N_CMDS; i++)
+        fprintf(f, "  %-11s %s\n", g_cmds[i].name, g_cmds[i].help);
     fputs("\n"
           "Flags:\n"
           "  -h, --help      help for dwell\n"
           "  -v, --version   Show version information\n"
           "\n"
-          "Use \"dwell [command] --help\" for more information about a command.\n", f);
+          "Use \"dwell [command] --help\" for more information about a command.\n",
+          f);
 }
 
 /* `dwell --version`: the server's version when one answers, and the client's. */
@@ -115,8 +119,10 @@ int cli_main(int argc, char **argv)
     if (strcmp(argv[1], "debug") == 0) return cli_debug_main(argc - 1, argv + 1);
     int i = find_cmd(argv[1]);
     if (i < 0 || !g_cmds[i].fn) {
-        if (argv[1][0] == '-') fprintf(stderr, "Error: unknown flag: %s\n", argv[1]);
-        else fprintf(stderr, "Error: unknown command \"%s\" for \"dwell\"\n", argv[1]);
+        if (argv[1][0] == '-')
+            fprintf(stderr, "Error: unknown flag: %s\n", argv[1]);
+        else
+            fprintf(stderr, "Error: unknown command \"%s\" for \"dwell\"\n", argv[1]);
         return 1;
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);

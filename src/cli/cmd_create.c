@@ -26,7 +26,8 @@ static int file_digest(const char *path, char out[72], core_err *err)
     }
     static unsigned char buf[1 << 16];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) EVP_DigestUpdate(ctx, buf, n);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(ctx, buf, n);
     int bad = ferror(f);
     fclose(f);
     unsigned char md[32];
@@ -35,7 +36,8 @@ static int file_digest(const char *path, char out[72], core_err *err)
     EVP_MD_CTX_free(ctx);
     if (bad) return core_err_set(err, CORE_IO, "read %s: input/output error", path);
     strcpy(out, "sha256:");
-    for (int i = 0; i < 32; i++) snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
     return CORE_OK;
 }
 
@@ -47,8 +49,10 @@ typedef struct progress {
 
 static void status_line(progress *p, const char *msg, bool final)
 {
-    if (p->tty) fprintf(stderr, "\r%s\033[K%s", msg, final ? "\n" : "");
-    else if (final) fprintf(stderr, "%s\n", msg);
+    if (p->tty)
+        fprintf(stderr, "\r%s\033[K%s", msg, final ? "\n" : "");
+    else if (final)
+        fprintf(stderr, "%s\n", msg);
     fflush(stderr);
 }
 
@@ -60,7 +64,8 @@ static void on_upload(size_t done, size_t total, void *ud)
     p->last_pct = pct;
     char bar[41], msg[200];
     int fill = pct * 40 / 100;
-    for (int i = 0; i < 40; i++) bar[i] = i < fill ? '#' : ' ';
+    for (int i = 0; i < 40; i++)
+        bar[i] = i < fill ? '#' : ' ';
     bar[40] = 0;
     snprintf(msg, sizeof msg, "copying file %.19s... %3d%% [%s]", p->digest, pct, bar);
     status_line(p, msg, false);
@@ -95,8 +100,7 @@ static int on_create_line(json_t *obj, void *ud)
     return 0;
 }
 
-static int attach_file(json_t *req, const char *key, const char *path, progress *p,
-                       core_err *err)
+static int attach_file(json_t *req, const char *key, const char *path, progress *p, core_err *err)
 {
     char digest[72];
     int rc = push_blob(path, p, digest, err);
@@ -110,8 +114,8 @@ int cli_cmd_create(int argc, char **argv)
 {
     cli_flag flags[] = {
         {"file", 'f', "string", "Name of the Modelfile (default \"Modelfile\")", false, NULL},
-        {"quantize", 'q', "string", "Quantize model to this level (not supported by dwell)",
-         false, NULL},
+        {"quantize", 'q', "string", "Quantize model to this level (not supported by dwell)", false,
+         NULL},
     };
     cli_cmd cmd = {"create", "MODEL", "Create a model from a Modelfile", flags, 2, 1, 1};
     const char *pos[argc];
@@ -122,8 +126,10 @@ int cli_cmd_create(int argc, char **argv)
     char *text = NULL;
     size_t len;
     if (core_file_read(path, &text, &len, &err)) {
-        core_err_set(&err, CORE_IO, "open %s: no such file or directory (write a Modelfile "
-                     "with a FROM line, or name one with -f)", path);
+        core_err_set(&err, CORE_IO,
+                     "open %s: no such file or directory (write a Modelfile "
+                     "with a FROM line, or name one with -f)",
+                     path);
         return cli_err_print(&err);
     }
     cli_modelfile mf;

@@ -45,11 +45,13 @@ int cli_cmd_ps(int argc, char **argv)
     cli_table t;
     cli_table_init(&t, 6);
     const char *head[] = {"NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "UNTIL"};
-    for (int i = 0; i < 6; i++) cli_table_add(&t, head[i]);
+    for (int i = 0; i < 6; i++)
+        cli_table_add(&t, head[i]);
     int64_t now = core_wall_ns();
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(res, "models"), i, m) {
+    json_array_foreach(json_object_get(res, "models"), i, m)
+    {
         const char *name = cli_jstr(m, "name");
         if (n_pos && strncmp(name, pos[0], strlen(pos[0])) != 0) continue;
         char id[13], size[32], proc[48], ctx[24], until[80];
@@ -59,7 +61,8 @@ int cli_cmd_ps(int argc, char **argv)
         snprintf(ctx, sizeof ctx, "%lld", (long long)cli_jint(m, "context_length"));
         ps_until(m, now, until, sizeof until);
         const char *row[] = {name, id, size, proc, ctx, until};
-        for (int k = 0; k < 6; k++) cli_table_add(&t, row[k]);
+        for (int k = 0; k < 6; k++)
+            cli_table_add(&t, row[k]);
     }
     cli_table_print(&t, "", stdout);
     cli_table_deinit(&t);
@@ -82,8 +85,8 @@ int cli_cmd_stop(int argc, char **argv)
         return 1;
     }
     if (rc) return cli_err_print(&err);
-    req = json_pack("{s:s,s:s,s:i,s:b}", "model", pos[0], "prompt", "", "keep_alive", 0,
-                    "stream", 0);
+    req =
+        json_pack("{s:s,s:s,s:i,s:b}", "model", pos[0], "prompt", "", "keep_alive", 0, "stream", 0);
     rc = cli_http_json("POST", "/api/generate", req, NULL, NULL, &err);
     json_decref(req);
     return rc ? cli_err_print(&err) : 0;
@@ -101,11 +104,13 @@ int cli_cmd_list(int argc, char **argv)
     cli_table t;
     cli_table_init(&t, 4);
     const char *head[] = {"NAME", "ID", "SIZE", "MODIFIED"};
-    for (int i = 0; i < 4; i++) cli_table_add(&t, head[i]);
+    for (int i = 0; i < 4; i++)
+        cli_table_add(&t, head[i]);
     int64_t now = core_wall_ns();
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(res, "models"), i, m) {
+    json_array_foreach(json_object_get(res, "models"), i, m)
+    {
         const char *name = cli_jstr(m, "name");
         if (n_pos && strncasecmp(name, pos[0], strlen(pos[0])) != 0) continue;
         char id[13], size[32], mod[80];
@@ -115,7 +120,8 @@ int cli_cmd_list(int argc, char **argv)
         if (!cli_time_parse(cli_jstr(m, "modified_at"), &t_mod)) t_mod = 0;
         cli_human_time(t_mod, now, "Never", mod, sizeof mod);
         const char *row[] = {name, id, size, mod};
-        for (int k = 0; k < 4; k++) cli_table_add(&t, row[k]);
+        for (int k = 0; k < 4; k++)
+            cli_table_add(&t, row[k]);
     }
     cli_table_print(&t, "", stdout);
     cli_table_deinit(&t);

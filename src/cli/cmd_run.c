@@ -17,11 +17,11 @@
 typedef struct writer {
     bool wrap;
     int width;
-    int col;        /* display column of the cursor */
-    core_buf word;  /* the word being received, not printed yet */
-    core_buf all;   /* the whole answer */
-    bool started;   /* the first piece arrived (the spinner is gone) */
-    json_t *final;  /* the done:true object */
+    int col;       /* display column of the cursor */
+    core_buf word; /* the word being received, not printed yet */
+    core_buf all;  /* the whole answer */
+    bool started;  /* the first piece arrived (the spinner is gone) */
+    json_t *final; /* the done:true object */
 } writer;
 
 static void word_flush(writer *w)
@@ -78,8 +78,8 @@ static int on_piece(json_t *obj, void *ud)
 {
     writer *w = ud;
     const char *piece = json_string_value(json_object_get(obj, "response"));
-    if (!piece) piece = json_string_value(json_object_get(json_object_get(obj, "message"),
-                                                          "content"));
+    if (!piece)
+        piece = json_string_value(json_object_get(json_object_get(obj, "message"), "content"));
     if (piece && piece[0] && !w->started) {
         cli_spinner_stop();
         w->started = true;
@@ -128,8 +128,10 @@ static void print_timings(json_t *fin)
 static json_t *request_body(cli_run *run, const char *prompt, json_t *messages)
 {
     json_t *b = json_pack("{s:s,s:b}", "model", run->model, "stream", 1);
-    if (messages) json_object_set(b, "messages", messages);
-    else if (prompt) json_object_set_new(b, "prompt", json_string(prompt));
+    if (messages)
+        json_object_set(b, "messages", messages);
+    else if (prompt)
+        json_object_set_new(b, "prompt", json_string(prompt));
     if (run->keep_alive[0]) json_object_set_new(b, "keep_alive", json_string(run->keep_alive));
     if (prompt || messages) {
         if (run->format) json_object_set_new(b, "format", json_string(run->format));
@@ -138,8 +140,7 @@ static json_t *request_body(cli_run *run, const char *prompt, json_t *messages)
     return b;
 }
 
-int cli_run_answer(cli_run *run, const char *prompt, json_t *messages, char **reply,
-                   core_err *err)
+int cli_run_answer(cli_run *run, const char *prompt, json_t *messages, char **reply, core_err *err)
 {
     writer w = {0};
     w.wrap = run->wordwrap && isatty(STDOUT_FILENO);
@@ -173,7 +174,8 @@ static char *join_prompt(const char **args, int n, bool read_stdin)
     if (read_stdin) {
         char buf[4096];
         size_t k;
-        while ((k = fread(buf, 1, sizeof buf, stdin)) > 0) core_buf_append(&b, buf, k);
+        while ((k = fread(buf, 1, sizeof buf, stdin)) > 0)
+            core_buf_append(&b, buf, k);
     }
     for (int i = 0; i < n; i++) {
         if (b.len) core_buf_append_str(&b, " ");
@@ -184,12 +186,13 @@ static char *join_prompt(const char **args, int n, bool read_stdin)
 
 static int run_keep_alive(cli_run *run, const cli_flag *flag, core_err *err)
 {
-    if (flag->set) return cli_keepalive_arg(flag->value, "--keepalive", run->keep_alive,
-                                            sizeof run->keep_alive, err);
+    if (flag->set)
+        return cli_keepalive_arg(flag->value, "--keepalive", run->keep_alive,
+                                 sizeof run->keep_alive, err);
     const char *env = getenv("OLLAMA_KEEP_ALIVE");
     if (env && env[0])
-        return cli_keepalive_arg(env, "OLLAMA_KEEP_ALIVE", run->keep_alive,
-                                 sizeof run->keep_alive, err);
+        return cli_keepalive_arg(env, "OLLAMA_KEEP_ALIVE", run->keep_alive, sizeof run->keep_alive,
+                                 err);
     return CORE_OK;
 }
 
@@ -211,8 +214,10 @@ int cli_cmd_run(int argc, char **argv)
 {
     cli_flag flags[] = {
         {"format", 0, "string", "Response format (e.g. json)", false, NULL},
-        {"keepalive", 0, "string", "Duration to keep a model loaded (e.g. 5m; a bare number "
-                                   "is minutes)", false, NULL},
+        {"keepalive", 0, "string",
+         "Duration to keep a model loaded (e.g. 5m; a bare number "
+         "is minutes)",
+         false, NULL},
         {"nowordwrap", 0, NULL, "Don't wrap words to the next line automatically", false, NULL},
         {"verbose", 0, NULL, "Show timings for response", false, NULL},
     };
@@ -235,8 +240,10 @@ int cli_cmd_run(int argc, char **argv)
     run.options = json_object();
     run.messages = json_array();
     bool piped = !isatty(STDIN_FILENO);
-    if (n_pos > 1 || piped) rc = run_one(&run, pos + 1, n_pos - 1, piped);
-    else rc = cli_chat_main(&run);
+    if (n_pos > 1 || piped)
+        rc = run_one(&run, pos + 1, n_pos - 1, piped);
+    else
+        rc = cli_chat_main(&run);
     json_decref(run.show);
     json_decref(run.options);
     json_decref(run.messages);

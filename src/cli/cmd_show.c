@@ -38,7 +38,8 @@ static void text_section(const char *title, const char *text, FILE *f)
     while (*p && shown < 2) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        while (len && (p[0] == ' ' || p[0] == '\t')) p++, len--;
+        while (len && (p[0] == ' ' || p[0] == '\t'))
+            p++, len--;
         if (len) {
             char *line = strndup(p, len);
             if (line) cli_table_add(&t, line);
@@ -102,7 +103,8 @@ static void verbose_sections(json_t *show, FILE *f)
     cli_table_init(&t, 2);
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(show, "model_info"), k, v) {
+    json_object_foreach(json_object_get(show, "model_info"), k, v)
+    {
         char *c = cell_of(v);
         row2(&t, k, c ? c : "");
         free(c);
@@ -111,7 +113,8 @@ static void verbose_sections(json_t *show, FILE *f)
     cli_table_deinit(&t);
     cli_table_init(&t, 3);
     size_t i;
-    json_array_foreach(json_object_get(show, "tensors"), i, v) {
+    json_array_foreach(json_object_get(show, "tensors"), i, v)
+    {
         char *shape = cell_of(json_object_get(v, "shape"));
         cli_table_add(&t, cli_jstr(v, "name"));
         cli_table_add(&t, cli_jstr(v, "type"));

@@ -39,9 +39,12 @@ static void until_str(json_t *m, int64_t now, char *buf, size_t cap)
 
 static void load_time_str(int64_t ns, char *buf, size_t cap)
 {
-    if (ns <= 0) snprintf(buf, cap, "-");
-    else if (ns < 1000000000) snprintf(buf, cap, "%.1f ms", (double)ns / 1e6);
-    else snprintf(buf, cap, "%.2f s", (double)ns / 1e9);
+    if (ns <= 0)
+        snprintf(buf, cap, "-");
+    else if (ns < 1000000000)
+        snprintf(buf, cap, "%.1f ms", (double)ns / 1e6);
+    else
+        snprintf(buf, cap, "%.2f s", (double)ns / 1e9);
 }
 
 static void render_header(json_t *snap, FILE *f)
@@ -59,15 +62,19 @@ static void render_header(json_t *snap, FILE *f)
     if (tm[10] == 'T') tm[10] = ' ';
     fprintf(f, "dwell stats  %s  %s UTC\n\n", cli_host(), tm);
     if (b > 0)
-        fprintf(f, "MEMORY    budget %s (%s)    models %s (%.1f%% of budget)    available %s"
-                   "    server RSS %s    RAM %s\n",
+        fprintf(f,
+                "MEMORY    budget %s (%s)    models %s (%.1f%% of budget)    available %s"
+                "    server RSS %s    RAM %s\n",
                 budget, cli_jstr(s, "budget_source"), used, 100.0 * (double)u / (double)b, avail,
                 rss, ram);
     else
-        fprintf(f, "MEMORY    budget unlimited    models %s    available %s    server RSS %s"
-                   "    RAM %s\n", used, avail, rss, ram);
-    fprintf(f, "ACTIVITY  queue %lld/%lld    loads %lld    unloads %lld    evictions %lld    "
-               "expiries %lld    failed loads %lld    requests %lld\n\n",
+        fprintf(f,
+                "MEMORY    budget unlimited    models %s    available %s    server RSS %s"
+                "    RAM %s\n",
+                used, avail, rss, ram);
+    fprintf(f,
+            "ACTIVITY  queue %lld/%lld    loads %lld    unloads %lld    evictions %lld    "
+            "expiries %lld    failed loads %lld    requests %lld\n\n",
             (long long)cli_jint(s, "queue_depth"), (long long)cli_jint(s, "max_queue"),
             (long long)cli_jint(s, "loads"), (long long)cli_jint(s, "unloads"),
             (long long)cli_jint(s, "evictions"), (long long)cli_jint(s, "expiries"),
@@ -79,13 +86,15 @@ static void render(json_t *snap, FILE *f)
     render_header(snap, f);
     cli_table t;
     cli_table_init(&t, 12);
-    const char *head[] = {"NAME",   "STATE", "ESTIMATED", "MEASURED", "KV CACHE",  "IN FLIGHT",
+    const char *head[] = {"NAME",   "STATE", "ESTIMATED", "MEASURED",  "KV CACHE", "IN FLIGHT",
                           "SERVED", "WARM",  "COLD",      "LAST LOAD", "UNTIL",    "KEEP-ALIVE"};
-    for (int i = 0; i < 12; i++) cli_table_add(&t, head[i]);
+    for (int i = 0; i < 12; i++)
+        cli_table_add(&t, head[i]);
     int64_t now = core_wall_ns();
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(snap, "models"), i, m) {
+    json_array_foreach(json_object_get(snap, "models"), i, m)
+    {
         json_t *mem = json_object_get(m, "memory");
         char est[32], meas[32], kv[32], fl[48], served[24], warm[24], cold[24], load[32];
         char until[32], ka[32], kas[80];
@@ -105,11 +114,23 @@ static void render(json_t *snap, FILE *f)
         int64_t ka_ns = cli_jint(m, "keep_alive_ns");
         if (json_is_true(json_object_get(m, "pinned")) || ka_ns == INT64_MAX)
             snprintf(ka, sizeof ka, "forever");
-        else core_duration_format(ka_ns, ka, sizeof ka);
+        else
+            core_duration_format(ka_ns, ka, sizeof ka);
         snprintf(kas, sizeof kas, "%s (%s)", ka, cli_jstr(m, "keep_alive_source"));
-        const char *row[] = {cli_jstr(m, "name"), cli_jstr(m, "state"), est,  meas,  kv,    fl,
-                             served,          warm,             cold, load,  until, kas};
-        for (int k = 0; k < 12; k++) cli_table_add(&t, row[k]);
+        const char *row[] = {cli_jstr(m, "name"),
+                             cli_jstr(m, "state"),
+                             est,
+                             meas,
+                             kv,
+                             fl,
+                             served,
+                             warm,
+                             cold,
+                             load,
+                             until,
+                             kas};
+        for (int k = 0; k < 12; k++)
+            cli_table_add(&t, row[k]);
     }
     cli_table_print(&t, "", f);
     if (json_array_size(json_object_get(snap, "models")) == 0) fprintf(f, "(no models loaded)\n");
@@ -131,8 +152,7 @@ int cli_cmd_stats(int argc, char **argv)
         {"no-stream", 0, NULL, "Print one snapshot and exit", false, NULL},
         {"json", 0, NULL, "Print JSON snapshots, one object per line", false, NULL},
     };
-    cli_cmd cmd = {"stats", "", "Show what is in memory, live (like docker stats)", flags, 2,
-                   0, 0};
+    cli_cmd cmd = {"stats", "", "Show what is in memory, live (like docker stats)", flags, 2, 0, 0};
     const char *pos[argc + 1];
     int n_pos, rc = cli_args_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc) return rc == CLI_ARGS_HELP ? 0 : 1;
@@ -155,8 +175,10 @@ int cli_cmd_stats(int argc, char **argv)
             if (s) printf("%s\n", s);
             free(s);
         } else {
-            if (screen) fputs("\033[H\033[2J", stdout);
-            else if (n > 0) fputc('\n', stdout);
+            if (screen)
+                fputs("\033[H\033[2J", stdout);
+            else if (n > 0)
+                fputc('\n', stdout);
             render(snap, stdout);
             if (screen) fputs("\n(Ctrl-C to quit)\n", stdout);
         }

@@ -21,8 +21,10 @@ void cli_human_bytes(int64_t b, char *buf, size_t cap)
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if ((double)b < units[i].size) continue;
         double v = (double)b / units[i].size;
-        if (v >= 10 || v == trunc(v)) snprintf(buf, cap, "%d %s", (int)v, units[i].unit);
-        else snprintf(buf, cap, "%.1f %s", v, units[i].unit);
+        if (v >= 10 || v == trunc(v))
+            snprintf(buf, cap, "%d %s", (int)v, units[i].unit);
+        else
+            snprintf(buf, cap, "%.1f %s", v, units[i].unit);
         return;
     }
     snprintf(buf, cap, "%lld B", (long long)b);
@@ -43,12 +45,18 @@ void cli_human_duration(int64_t ns, char *buf, size_t cap)
         snprintf(buf, cap, "%lld minutes", (long long)(secs / 60));
     } else {
         long long h = llround((double)ns / 3.6e12);
-        if (h == 1) snprintf(buf, cap, "About an hour");
-        else if (h < 48) snprintf(buf, cap, "%lld hours", h);
-        else if (h < 24 * 7 * 2) snprintf(buf, cap, "%lld days", h / 24);
-        else if (h < 24 * 30 * 2) snprintf(buf, cap, "%lld weeks", h / 24 / 7);
-        else if (h < 24 * 365 * 2) snprintf(buf, cap, "%lld months", h / 24 / 30);
-        else snprintf(buf, cap, "%lld years", h / 24 / 365);
+        if (h == 1)
+            snprintf(buf, cap, "About an hour");
+        else if (h < 48)
+            snprintf(buf, cap, "%lld hours", h);
+        else if (h < 24 * 7 * 2)
+            snprintf(buf, cap, "%lld days", h / 24);
+        else if (h < 24 * 30 * 2)
+            snprintf(buf, cap, "%lld weeks", h / 24 / 7);
+        else if (h < 24 * 365 * 2)
+            snprintf(buf, cap, "%lld months", h / 24 / 30);
+        else
+            snprintf(buf, cap, "%lld years", h / 24 / 365);
     }
 }
 
@@ -92,7 +100,8 @@ bool cli_time_parse(const char *s, int64_t *out_ns)
     const char *p = s + n;
     double frac = 0, scale = 0.1;
     if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10) frac += (*p - '0') * scale;
+        for (p++; *p >= '0' && *p <= '9'; p++, scale /= 10)
+            frac += (*p - '0') * scale;
     }
     int64_t off = 0;
     if (*p == '+' || *p == '-') {
@@ -108,16 +117,19 @@ bool cli_time_parse(const char *s, int64_t *out_ns)
     return true;
 }
 
-int cli_keepalive_arg(const char *typed, const char *what, char *out, size_t cap,
-                      core_err *err)
+int cli_keepalive_arg(const char *typed, const char *what, char *out, size_t cap, core_err *err)
 {
     int64_t ns;
     core_err e;
     if (core_duration_parse(typed, CORE_BARE_MINUTES, &ns, &e))
-        return core_err_set(err, CORE_INVALID, "invalid %s \"%s\": %s (a bare number is "
-                            "minutes; units ns us ms s m h d)", what, typed, e.msg);
-    if (ns == CORE_DURATION_FOREVER) snprintf(out, cap, "-1m");
-    else core_duration_format(ns, out, cap);
+        return core_err_set(err, CORE_INVALID,
+                            "invalid %s \"%s\": %s (a bare number is "
+                            "minutes; units ns us ms s m h d)",
+                            what, typed, e.msg);
+    if (ns == CORE_DURATION_FOREVER)
+        snprintf(out, cap, "-1m");
+    else
+        core_duration_format(ns, out, cap);
     return CORE_OK;
 }
 
@@ -140,7 +152,8 @@ int64_t cli_jint(json_t *obj, const char *key)
 size_t cli_utf8_width(const char *s)
 {
     size_t n = 0;
-    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
     return n;
 }
 
@@ -179,14 +192,16 @@ void cli_table_print(const cli_table *t, const char *indent, FILE *f)
         fputs(t->cells[i], f);
         size_t pad = w[col] - cli_utf8_width(t->cells[i]);
         if (col < t->n_col - 1) pad += 4;
-        for (size_t k = 0; k < pad; k++) fputc(' ', f);
+        for (size_t k = 0; k < pad; k++)
+            fputc(' ', f);
         if (col == t->n_col - 1) fputc('\n', f);
     }
 }
 
 void cli_table_deinit(cli_table *t)
 {
-    for (size_t i = 0; i < t->n_cells; i++) free(t->cells[i]);
+    for (size_t i = 0; i < t->n_cells; i++)
+        free(t->cells[i]);
     free(t->cells);
     t->cells = NULL;
     t->n_cells = 0;
@@ -207,8 +222,7 @@ static void *spin_main(void *arg)
     static const char *frames[] = {"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"};
     pthread_mutex_lock(&g_spin_mu);
     for (unsigned i = 0; !g_spin_stop; i++) {
-        fprintf(stderr, "\r%s%s%s\033[K", frames[i % 10], g_spin_msg[0] ? " " : "",
-                g_spin_msg);
+        fprintf(stderr, "\r%s%s%s\033[K", frames[i % 10], g_spin_msg[0] ? " " : "", g_spin_msg);
         fflush(stderr);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

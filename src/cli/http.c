@@ -51,9 +51,11 @@ const char *cli_host(void)
     char tmp[256];
     snprintf(tmp, sizeof tmp, "%s", v ? v : "");
     char *p = tmp;
-    while (*p == ' ' || *p == '"' || *p == '\'') p++;
+    while (*p == ' ' || *p == '"' || *p == '\'')
+        p++;
     size_t n = strlen(p);
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '"' || p[n - 1] == '\'')) p[--n] = 0;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '"' || p[n - 1] == '\''))
+        p[--n] = 0;
     const char *port = "11434";
     if (strncmp(p, "http://", 7) == 0) {
         p += 7;
@@ -84,7 +86,7 @@ static void url_for(const char *path, char *buf, size_t cap)
 
 typedef struct http_call {
     CURL *curl;
-    core_buf body;     /* the whole answer (JSON) or the unfinished line (stream) */
+    core_buf body; /* the whole answer (JSON) or the unfinished line (stream) */
     cli_line_fn line_fn;
     void *ud;
     bool stopped;      /* line_fn asked to stop */
@@ -210,12 +212,13 @@ static int call_perform(http_call *c, core_err *err)
         rc == CURLE_OPERATION_TIMEDOUT)
         return core_err_set(err, CORE_IO,
                             "could not connect to a dwell server at %s, run 'dwell serve' to "
-                            "start it", cli_host());
+                            "start it",
+                            cli_host());
     return core_err_set(err, CORE_IO, "%s: %s", cli_host(), curl_easy_strerror(rc));
 }
 
-int cli_http_json(const char *method, const char *path, json_t *body, json_t **out,
-                  long *status, core_err *err)
+int cli_http_json(const char *method, const char *path, json_t *body, json_t **out, long *status,
+                  core_err *err)
 {
     if (out) *out = NULL;
     http_call c;
@@ -239,8 +242,7 @@ int cli_http_json(const char *method, const char *path, json_t *body, json_t **o
     if (rc == CORE_OK && out && c.body.len) {
         json_error_t je;
         *out = json_loadb(c.body.data, c.body.len, 0, &je);
-        if (!*out) rc = core_err_set(err, CORE_PROTOCOL, "bad answer from the server: %s",
-                                     je.text);
+        if (!*out) rc = core_err_set(err, CORE_PROTOCOL, "bad answer from the server: %s", je.text);
     }
     curl_slist_free_all(hdr);
     free(text);
@@ -268,8 +270,7 @@ int cli_http_stream(const char *path, json_t *body, cli_line_fn fn, void *ud, co
         rc = status_err(&c, st, err);
     } else if (rc == CORE_OK && c.body.len) {
         /* A last line without its newline. */
-        if (core_buf_append(&c.body, "\n", 1) == CORE_OK && stream_lines(&c) &&
-            c.has_line_err) {
+        if (core_buf_append(&c.body, "\n", 1) == CORE_OK && stream_lines(&c) && c.has_line_err) {
             if (err) *err = c.line_err;
             rc = c.line_err.code;
         }
@@ -299,8 +300,7 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
-int cli_http_upload(const char *path, const char *file, cli_upload_fn fn, void *ud,
-                    core_err *err)
+int cli_http_upload(const char *path, const char *file, cli_upload_fn fn, void *ud, core_err *err)
 {
     struct stat sb;
     FILE *f = fopen(file, "rb");

@@ -86,8 +86,8 @@ int cli_err_print(const core_err *err);
  * message is returned: CORE_NOTFOUND for 404, CORE_INVALID for other 4xx, CORE_PROTOCOL for
  * the rest; an unreachable server gives CORE_IO with "could not connect to a dwell server at
  * HOST, run 'dwell serve' to start it". *status (may be NULL) gets the HTTP status. */
-int cli_http_json(const char *method, const char *path, json_t *body, json_t **out,
-                  long *status, core_err *err);
+int cli_http_json(const char *method, const char *path, json_t *body, json_t **out, long *status,
+                  core_err *err);
 
 /* Called once per NDJSON object of a streamed answer. Returning nonzero stops the transfer
  * (cli_http_stream then returns CORE_CANCELLED). `obj` is borrowed. */
@@ -99,8 +99,7 @@ int cli_http_stream(const char *path, json_t *body, cli_line_fn fn, void *ud, co
 /* Called while a file is uploaded. */
 typedef void (*cli_upload_fn)(size_t done, size_t total, void *ud);
 /* POSTs the file's bytes to path (a blob upload). 200/201 is success. */
-int cli_http_upload(const char *path, const char *file, cli_upload_fn fn, void *ud,
-                    core_err *err);
+int cli_http_upload(const char *path, const char *file, cli_upload_fn fn, void *ud, core_err *err);
 
 // ---- formatting (format.c) ----
 
@@ -118,8 +117,7 @@ bool cli_time_parse(const char *s, int64_t *out_ns);
 /* A duration typed by a person (bare number = minutes, DESIGN.md §2) turned into a string
  * that carries its unit ("2" → "2m0s", "-1" → "-1m", "0" → "0s"). `what` names the source
  * in the error ("OLLAMA_KEEP_ALIVE", "--keepalive"). out ≥ 32. */
-int cli_keepalive_arg(const char *typed, const char *what, char *out, size_t cap,
-                      core_err *err);
+int cli_keepalive_arg(const char *typed, const char *what, char *out, size_t cap, core_err *err);
 
 /* A borderless table in Ollama's layout: columns left-aligned, padded to the widest cell and
  * separated by 4 spaces. Cells are copied. */
@@ -173,19 +171,18 @@ typedef struct cli_run {
     const char *model;
     char keep_alive[32]; /* with its unit, "" when none is sent */
     bool verbose;
-    bool wordwrap; /* wrap words (only when stdout is a terminal) */
-    const char *format;  /* "json" or NULL */
-    json_t *options;     /* /set parameter values */
-    char *system;        /* /set system, or NULL */
-    json_t *messages;    /* the chat so far */
-    json_t *show;        /* the model's /api/show answer */
+    bool wordwrap;      /* wrap words (only when stdout is a terminal) */
+    const char *format; /* "json" or NULL */
+    json_t *options;    /* /set parameter values */
+    char *system;       /* /set system, or NULL */
+    json_t *messages;   /* the chat so far */
+    json_t *show;       /* the model's /api/show answer */
 } cli_run;
 
 /* Streams one answer: /api/chat when messages is not NULL, /api/generate with prompt
  * otherwise (prompt NULL: only load). The text goes to stdout (word-wrapped on a terminal);
  * *reply (may be NULL) gets the whole text (caller frees). CORE_CANCELLED after Ctrl-C. */
-int cli_run_answer(cli_run *run, const char *prompt, json_t *messages, char **reply,
-                   core_err *err);
+int cli_run_answer(cli_run *run, const char *prompt, json_t *messages, char **reply, core_err *err);
 /* The interactive session (chat.c). Returns the exit code. */
 int cli_chat_main(cli_run *run);
 

@@ -22,15 +22,33 @@ static const struct {
     const char *name;
     int type;
 } g_params[] = {
-    {"num_ctx", P_INT},           {"num_batch", P_INT},          {"num_gpu", P_INT},
-    {"main_gpu", P_INT},          {"num_thread", P_INT},         {"num_keep", P_INT},
-    {"seed", P_INT},              {"num_predict", P_INT},        {"top_k", P_INT},
-    {"repeat_last_n", P_INT},     {"mirostat", P_INT},           {"temperature", P_FLOAT},
-    {"top_p", P_FLOAT},           {"min_p", P_FLOAT},            {"typical_p", P_FLOAT},
-    {"repeat_penalty", P_FLOAT},  {"presence_penalty", P_FLOAT}, {"frequency_penalty", P_FLOAT},
-    {"mirostat_tau", P_FLOAT},    {"mirostat_eta", P_FLOAT},     {"tfs_z", P_FLOAT},
-    {"penalize_newline", P_BOOL}, {"use_mmap", P_BOOL},          {"use_mlock", P_BOOL},
-    {"numa", P_BOOL},             {"low_vram", P_BOOL},          {"stop", P_STOP},
+    {"num_ctx", P_INT},
+    {"num_batch", P_INT},
+    {"num_gpu", P_INT},
+    {"main_gpu", P_INT},
+    {"num_thread", P_INT},
+    {"num_keep", P_INT},
+    {"seed", P_INT},
+    {"num_predict", P_INT},
+    {"top_k", P_INT},
+    {"repeat_last_n", P_INT},
+    {"mirostat", P_INT},
+    {"temperature", P_FLOAT},
+    {"top_p", P_FLOAT},
+    {"min_p", P_FLOAT},
+    {"typical_p", P_FLOAT},
+    {"repeat_penalty", P_FLOAT},
+    {"presence_penalty", P_FLOAT},
+    {"frequency_penalty", P_FLOAT},
+    {"mirostat_tau", P_FLOAT},
+    {"mirostat_eta", P_FLOAT},
+    {"tfs_z", P_FLOAT},
+    {"penalize_newline", P_BOOL},
+    {"use_mmap", P_BOOL},
+    {"use_mlock", P_BOOL},
+    {"numa", P_BOOL},
+    {"low_vram", P_BOOL},
+    {"stop", P_STOP},
     {"keep_alive", P_DURATION},
 };
 
@@ -38,7 +56,8 @@ int cli_param_set(json_t *params, const char *name, const char *value, core_err 
 {
     int type = -1;
     for (size_t i = 0; i < sizeof g_params / sizeof g_params[0]; i++)
-        if (strcasecmp(g_params[i].name, name) == 0) type = g_params[i].type, name = g_params[i].name;
+        if (strcasecmp(g_params[i].name, name) == 0)
+            type = g_params[i].type, name = g_params[i].name;
     if (type < 0) return core_err_set(err, CORE_INVALID, "unknown parameter '%s'", name);
     char *end;
     json_t *v = NULL;
@@ -54,15 +73,17 @@ int cli_param_set(json_t *params, const char *name, const char *value, core_err 
     case P_FLOAT: {
         double d = strtod(value, &end);
         if (end == value || *end)
-            return core_err_set(err, CORE_INVALID, "invalid float value [%s] for %s", value,
-                                name);
+            return core_err_set(err, CORE_INVALID, "invalid float value [%s] for %s", value, name);
         v = json_real(d);
         break;
     }
     case P_BOOL:
-        if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0) v = json_true();
-        else if (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0) v = json_false();
-        else return core_err_set(err, CORE_INVALID, "invalid bool value [%s] for %s", value, name);
+        if (strcasecmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            v = json_true();
+        else if (strcasecmp(value, "false") == 0 || strcmp(value, "0") == 0)
+            v = json_false();
+        else
+            return core_err_set(err, CORE_INVALID, "invalid bool value [%s] for %s", value, name);
         break;
     case P_STOP: {
         json_t *arr = json_object_get(params, "stop");
@@ -103,7 +124,8 @@ static int read_value(mf_reader *r, core_buf *out)
         if (!end)
             return core_err_set(r->err, CORE_INVALID, "line %d: unterminated \"\"\" string",
                                 r->line);
-        for (const char *q = p; q < end; q++) r->line += *q == '\n';
+        for (const char *q = p; q < end; q++)
+            r->line += *q == '\n';
         core_buf_append(out, p + 3, (size_t)(end - p - 3));
         p = end + 3;
     } else if (*p == '"') {
@@ -118,11 +140,13 @@ static int read_value(mf_reader *r, core_buf *out)
     } else {
         const char *e = p + strcspn(p, "\n");
         const char *t = e;
-        while (t > p && isspace((unsigned char)t[-1])) t--;
+        while (t > p && isspace((unsigned char)t[-1]))
+            t--;
         core_buf_append(out, p, (size_t)(t - p));
         p = e;
     }
-    while (*p == ' ' || *p == '\t' || *p == '\r') p++;
+    while (*p == ' ' || *p == '\t' || *p == '\r')
+        p++;
     if (*p && *p != '\n')
         return core_err_set(r->err, CORE_INVALID, "line %d: unexpected text after the value",
                             r->line);
@@ -156,8 +180,10 @@ static char *resolve_path(const char *v, const char *mf_path, bool must)
         snprintf(buf, sizeof buf, "%s", v);
     } else {
         const char *slash = strrchr(mf_path, '/');
-        if (slash) snprintf(buf, sizeof buf, "%.*s/%s", (int)(slash - mf_path), mf_path, v);
-        else snprintf(buf, sizeof buf, "%s", v);
+        if (slash)
+            snprintf(buf, sizeof buf, "%.*s/%s", (int)(slash - mf_path), mf_path, v);
+        else
+            snprintf(buf, sizeof buf, "%s", v);
     }
     struct stat sb;
     if (stat(buf, &sb) == 0 || must) return strdup(buf);
@@ -189,15 +215,18 @@ static int apply(mf_reader *r, char *ins, const char *mf_path, cli_modelfile *mf
     } else if (strcasecmp(ins, "message") == 0) {
         if (!(rc = read_word(r, word, sizeof word, "message role")) &&
             !(rc = read_value(r, &val))) {
-            for (char *c = word; *c; c++) *c = (char)tolower((unsigned char)*c);
+            for (char *c = word; *c; c++)
+                *c = (char)tolower((unsigned char)*c);
             if (strcmp(word, "system") && strcmp(word, "user") && strcmp(word, "assistant")) {
-                rc = core_err_set(r->err, CORE_INVALID, "line %d: message role must be one of "
-                                  "\"system\", \"user\", or \"assistant\"", r->line);
+                rc = core_err_set(r->err, CORE_INVALID,
+                                  "line %d: message role must be one of "
+                                  "\"system\", \"user\", or \"assistant\"",
+                                  r->line);
             } else {
                 json_t *msgs = json_object_get(mf->req, "messages");
                 if (!msgs) json_object_set_new(mf->req, "messages", msgs = json_array());
-                json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", word, "content",
-                                                      val.data));
+                json_array_append_new(msgs,
+                                      json_pack("{s:s,s:s}", "role", word, "content", val.data));
             }
         }
     } else if ((rc = read_value(r, &val)) != CORE_OK) {
@@ -209,16 +238,19 @@ static int apply(mf_reader *r, char *ins, const char *mf_path, cli_modelfile *mf
         free(mf->adapter_path);
         mf->adapter_path = resolve_path(val.data, mf_path, true);
     } else if (strcasecmp(ins, "template") == 0 || strcasecmp(ins, "system") == 0) {
-        for (char *c = ins; *c; c++) *c = (char)tolower((unsigned char)*c);
+        for (char *c = ins; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
         json_object_set_new(mf->req, ins, json_string(val.data));
     } else if (strcasecmp(ins, "license") == 0) {
         json_t *lic = json_object_get(mf->req, "license");
         if (!lic) json_object_set_new(mf->req, "license", lic = json_array());
         json_array_append_new(lic, json_string(val.data));
     } else {
-        rc = core_err_set(r->err, CORE_INVALID, "line %d: command must be one of \"from\", "
+        rc = core_err_set(r->err, CORE_INVALID,
+                          "line %d: command must be one of \"from\", "
                           "\"license\", \"template\", \"system\", \"adapter\", \"parameter\", "
-                          "or \"message\"", r->line);
+                          "or \"message\"",
+                          r->line);
     }
     core_buf_deinit(&val);
     return rc;
