@@ -243,6 +243,14 @@ def test_unknown_model_bad_flag_bad_duration():
     assert "unknown command" in fails(s, "frobnicate")
 
 
+def test_ollama_host_forms():
+    s = server()
+    for host in ("http://127.0.0.1:%d" % s.port, ":%d" % s.port, "127.0.0.1:%d/" % s.port,
+                 '"127.0.0.1:%d"' % s.port):
+        out, _ = ok(s, "list", env={"OLLAMA_HOST": host})
+        assert "story:latest" in out, (host, out)
+
+
 def test_version_shows_server_and_client():
     s = server()
     out, _ = ok(s, "--version")
