@@ -771,6 +771,25 @@ static void process_pending(sched *s)
     }
 }
 
+/* When nothing is pending any more (the requests that asked for them left), a busy model
+ * still draining for an eviction or a reload goes back to normal service: an eviction or a
+ * reload happens only while a request waits for it (the spirit of departure 5). */
+static void undo_orphan_drains(sched *s)
+{
+    if (s->pend_head || s->stopping) return;
+    for (sched_entry *e = s->entries; e; e = e->next) {
+        if (e->state != SCHED_STATE_READY || !e->draining || e->refs == 0 ||
+            !e->unload_reason)
+            continue;
+        if (strcmp(e->unload_reason, "evicted") && strcmp(e->unload_reason, "reload")) continue;
+        CORE_INFO("sched: %s stays: the request it was to %s for has left", e->name,
+                  strcmp(e->unload_reason, "reload") ? "be evicted" : "reload");
+        e->draining = false;
+        e->want_unload = false;
+        e->unload_reason = NULL;
+    }
+}
+
 static void *sched_main(void *arg)
 {
     sched *s = arg;
@@ -792,6 +811,7 @@ static void *sched_main(void *arg)
             }
         }
         process_pending(s);
+        undo_orphan_drains(s);
         if (s->stopping && !s->entries && !s->pend_head) break;
         int64_t wake = 0;
         for (sched_entry *e = s->entries; e; e = e->next) {
