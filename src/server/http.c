@@ -150,8 +150,8 @@ unsigned srv_code_status(int code)
     case CORE_PROTOCOL: return 400;
     case CORE_EXISTS: return 409;
     case CORE_BUSY: return 503;
-    case CORE_LIMIT: return 507;
     case CORE_CANCELLED: return 499;
+    case CORE_LIMIT: /* spec E.43: a model larger than the memory budget is a 500 */
     case CORE_TIMEOUT:
     case CORE_NOMEM:
     case CORE_IO:
