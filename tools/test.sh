@@ -30,9 +30,9 @@ if [[ "$fuzz_seconds" != 0 ]] && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
   echo "== fuzz ($fuzz_seconds s per target)"
   CC=clang cmake -S . -B build-fuzz -DDWELL_FUZZ=ON -DDWELL_SANITIZE=ON \
     -DDWELL_SHARED="$shared" -DCMAKE_BUILD_TYPE=Debug >/dev/null
-  cmake --build build-fuzz -j "$jobs" >/dev/null
   for src in tests/fuzz/fuzz_*.c; do
     name=$(basename "$src" .c)
+    cmake --build build-fuzz -j "$jobs" --target "$name" >/dev/null
     corpus=build-fuzz/corpus-$name
     mkdir -p "$corpus"
     seeds=tests/fuzz/seeds-$name

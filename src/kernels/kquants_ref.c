@@ -29,12 +29,6 @@ static inline int q_round(float v, int lo, int hi)
     return (int)lroundf(v);
 }
 
-/* The f16 value d would be stored as, as a float. */
-static inline float f16_round(float d)
-{
-    return kern_f16_to_f32(kern_f32_to_f16(d));
-}
-
 /* Asymmetric sub-block fit for n elements: x ~ scale * q - min with q in 0..nmax, min >= 0. */
 static void fit_scale_min(const float *x, int n, int nmax, float *scale, float *min)
 {

@@ -1,5 +1,6 @@
 /* f16/bf16 <-> f32 conversions: edge cases by hand, an exhaustive f16 round trip, and a sweep
  * of f32 -> f16 against the CPU's own F16C conversion (round to nearest even). */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
@@ -92,9 +93,13 @@ __attribute__((target("f16c"))) static float hw_f16_to_f32(uint16_t h)
 
 TEST(f16_matches_f16c)
 {
-    __builtin_cpu_init();
-    CHECK_MSG(__builtin_cpu_supports("f16c"), "this machine has F16C (the oracle)");
-    if (!__builtin_cpu_supports("f16c")) return;
+    /* The oracle is the CPU's own conversion; a machine without F16C has none to compare
+     * with (clang 14's __builtin_cpu_supports does not know "f16c": ask cpuid). */
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_F16C)) {
+        printf("  (no F16C on this machine: the hardware comparison is skipped)\n");
+        return;
+    }
     int bad = 0;
     /* every f32 whose low 7 bits are one of a few patterns: all exponents, all rounding
      * situations of the 13 dropped bits (ties, just above and below) */
