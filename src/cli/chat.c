@@ -5,6 +5,9 @@
  * Signals: SIGINT only sets cli_interrupted (no SA_RESTART). During an answer that aborts the
  * transfer and the session goes on; at the prompt it makes readline return, and the session
  * says how to leave. Ctrl-D on an empty line leaves; the model stays loaded (spec item 82). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -283,22 +286,46 @@ static bool ends_multiline(char *s)
     return true;
 }
 
+/* readline's character source. A Ctrl-C that lands before readline blocks in read(2) would
+ * otherwise be lost (the handler only sets a flag, and read then waits for a key): this
+ * waits for input in short polls and gives readline an end of file once the flag is set. */
+static int chat_getc(FILE *f)
+{
+    int fd = fileno(f);
+    for (;;) {
+        if (cli_interrupted) return EOF;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int n = poll(&pfd, 1, 100);
+        if (n < 0 && errno != EINTR) return EOF;
+        if (n <= 0) continue;
+        unsigned char ch;
+        ssize_t r = read(fd, &ch, 1);
+        if (r == 1) return ch;
+        if (r == 0) return EOF;
+        if (errno != EINTR && errno != EAGAIN) return EOF;
+    }
+}
+
 int cli_chat_main(cli_run *run)
 {
     chat c = {run, true, ""};
     core_err err;
     rl_catch_signals = 0; /* SIGINT is ours: it stops an answer, not the session */
+    rl_getc_function = chat_getc;
     cli_sigint_install();
     if (cli_run_answer(run, NULL, NULL, NULL, &err)) return cli_err_print(&err); /* preload */
     history_open(&c);
     core_buf multi;
     core_buf_init(&multi);
     bool in_multi = false;
+    cli_interrupted = 0;
     for (;;) {
-        cli_interrupted = 0;
+        /* The flag is not cleared here: a Ctrl-C typed while the prompt was being drawn
+         * must still count (chat_getc sees it). Each handler below clears it. */
         char *line = readline(in_multi ? "... " : ">>> ");
         if (!line) {
             if (cli_interrupted) {
+                cli_interrupted = 0;
                 in_multi = false;
                 core_buf_reset(&multi);
                 printf("\nUse Ctrl + d or /bye to exit.\n");
