@@ -32,20 +32,19 @@ echo "listening on $OLLAMA_HOST"
 echo "== dwell debug mkmodel (random weights, built-in vocabulary and chat template)"
 "$dwell" debug mkmodel "$tmp/demo.gguf" --name demo
 
-echo "== create the model 'demo' from it"
-digest=sha256:$(sha256sum "$tmp/demo.gguf" | cut -d' ' -f1)
-curl -sf -T "$tmp/demo.gguf" -X POST "http://$OLLAMA_HOST/api/blobs/$digest" >/dev/null
-curl -sf "http://$OLLAMA_HOST/api/create" \
-  -d "{\"model\":\"demo\",\"files\":{\"demo.gguf\":\"$digest\"},\"stream\":false}"
-echo
+echo "== dwell create demo (uploads the GGUF, writes the manifest)"
+printf 'FROM %s\nPARAMETER num_predict 24\nPARAMETER seed 1\n' "$tmp/demo.gguf" >"$tmp/Modelfile"
+"$dwell" create demo -f "$tmp/Modelfile"
 
-echo "== ask it (random weights: the words are noise, the path is real)"
-curl -sf "http://$OLLAMA_HOST/api/generate" \
-  -d '{"model":"demo","prompt":"Why is the sky blue?","stream":false,"options":{"num_predict":24,"seed":1}}'
-echo
-echo "== ps"
-curl -sf "http://$OLLAMA_HOST/api/ps"
-echo
+echo "== dwell run demo (random weights: the words are noise, the path is real)"
+"$dwell" run demo "Why is the sky blue?" --keepalive 2m
+echo "== dwell ps"
+"$dwell" ps
+echo "== dwell stats --no-stream"
+"$dwell" stats --no-stream
+echo "== dwell stop demo"
+"$dwell" stop demo
+"$dwell" ps
 
 echo "== stop the server"
 kill -TERM "$server"
