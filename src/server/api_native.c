@@ -55,9 +55,15 @@ static int check_unsupported(json_t *b, const char *model, core_err *err)
     if (json_is_array(v) && json_array_size(v) > 0)
         return core_err_set(err, CORE_UNSUPPORTED, "images are not supported by dwell yet");
     v = json_object_get(b, "tools");
-    if (json_is_array(v) && json_array_size(v) > 0)
-        return core_err_set(err, CORE_UNSUPPORTED, "\"%s\" does not support tools (dwell "
-                            "has no tool calling yet)", model);
+    if (json_is_array(v) && json_array_size(v) > 0) {
+        /* spec I.73: "<full name> does not support tools" */
+        store_name n;
+        char full[STORE_NAME_MAX];
+        if (store_name_parse(&n, model, NULL) == CORE_OK) store_name_full(&n, full, sizeof full);
+        else snprintf(full, sizeof full, "%s", model);
+        return core_err_set(err, CORE_UNSUPPORTED, "%s does not support tools (dwell has no "
+                            "tool calling yet)", full);
+    }
     v = json_object_get(b, "think");
     if (v && !json_is_null(v) && !json_is_false(v))
         return core_err_set(err, CORE_UNSUPPORTED, "\"%s\" does not support thinking", model);
@@ -72,6 +78,46 @@ static int check_unsupported(json_t *b, const char *model, core_err *err)
     return CORE_OK;
 }
 
+/* The types of every field of the native inference requests (spec G.59-61, I.70);
+ * keep_alive, input and the message list's elements are checked where they are read. */
+static const srv_field k_generate_fields[] = {
+    {"model", SRV_F_STR},        {"prompt", SRV_F_STR},       {"suffix", SRV_F_STR},
+    {"system", SRV_F_STR},       {"template", SRV_F_STR},     {"context", SRV_F_ARRAY},
+    {"stream", SRV_F_BOOL},      {"raw", SRV_F_BOOL},         {"format", SRV_F_STR_OR_OBJ},
+    {"images", SRV_F_STR_ARRAY}, {"options", SRV_F_OBJECT},   {"think", SRV_F_BOOL_OR_STR},
+    {"truncate", SRV_F_BOOL},    {"shift", SRV_F_BOOL},       {"logprobs", SRV_F_BOOL},
+    {"top_logprobs", SRV_F_INT},
+};
+static const srv_field k_chat_fields[] = {
+    {"model", SRV_F_STR},       {"messages", SRV_F_ARRAY},  {"stream", SRV_F_BOOL},
+    {"format", SRV_F_STR_OR_OBJ}, {"tools", SRV_F_ARRAY},   {"options", SRV_F_OBJECT},
+    {"think", SRV_F_BOOL_OR_STR}, {"truncate", SRV_F_BOOL}, {"shift", SRV_F_BOOL},
+    {"logprobs", SRV_F_BOOL},   {"top_logprobs", SRV_F_INT},
+};
+static const srv_field k_message_fields[] = {
+    {"role", SRV_F_STR},        {"content", SRV_F_STR},     {"thinking", SRV_F_STR},
+    {"images", SRV_F_STR_ARRAY}, {"tool_calls", SRV_F_ARRAY}, {"tool_name", SRV_F_STR},
+    {"tool_call_id", SRV_F_STR},
+};
+static const srv_field k_embed_fields[] = {
+    {"model", SRV_F_STR},      {"truncate", SRV_F_BOOL},  {"dimensions", SRV_F_INT},
+    {"options", SRV_F_OBJECT},
+};
+static const srv_field k_embeddings_fields[] = {
+    {"model", SRV_F_STR}, {"prompt", SRV_F_STR}, {"options", SRV_F_OBJECT},
+};
+
+static int check_field_types(json_t *b, const char *where, core_err *err)
+{
+#define SRV_CHECK(tbl) srv_json_check_fields(b, where, tbl, sizeof tbl / sizeof tbl[0], err)
+    if (!strcmp(where, "GenerateRequest")) return SRV_CHECK(k_generate_fields);
+    if (!strcmp(where, "ChatRequest")) return SRV_CHECK(k_chat_fields);
+    if (!strcmp(where, "EmbedRequest")) return SRV_CHECK(k_embed_fields);
+    if (!strcmp(where, "EmbeddingRequest")) return SRV_CHECK(k_embeddings_fields);
+    return CORE_OK;
+#undef SRV_CHECK
+}
+
 /* Common front half: model, keep_alive, unsupported features, options. On failure it has
  * replied; returns false. */
 static bool nreq_begin(srv_req *r, nreq *q, const char *where, const char **model,
@@ -80,7 +126,8 @@ static bool nreq_begin(srv_req *r, nreq *q, const char *where, const char **mode
     core_err err;
     core_err_clear(&err);
     const char *legacy = NULL;
-    if (srv_json_str(q->body, where, "model", model, &err) ||
+    if (check_field_types(q->body, where, &err) ||
+        srv_json_str(q->body, where, "model", model, &err) ||
         srv_json_str(q->body, where, "name", &legacy, &err) ||
         srv_json_keep_alive(q->body, &q->ka_set, &q->ka_ns, &err) ||
         check_unsupported(q->body, *model ? *model : "", &err)) {
@@ -307,7 +354,10 @@ static int chat_messages(nreq *q, json_t *reqmsgs, json_t *modelmsgs, size_t *n_
                 return core_err_set(err, CORE_INVALID, "json: cannot unmarshal %s into Go "
                                     "struct field ChatRequest.messages of type api.Message",
                                     srv_json_type_name(m));
-            if (srv_json_str(m, "Message", "role", &role, err) ||
+            if (srv_json_check_fields(m, "Message", k_message_fields,
+                                      sizeof k_message_fields / sizeof k_message_fields[0],
+                                      err) ||
+                srv_json_str(m, "Message", "role", &role, err) ||
                 srv_json_str(m, "Message", "content", &content, err))
                 return err->code;
             json_t *im = json_object_get(m, "images");

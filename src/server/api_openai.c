@@ -58,7 +58,18 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
     core_err_clear(&err);
     bool ka_set = false;
     int64_t ka = 0;
-    if (srv_json_str(q->body, "request", "model", model, &err) ||
+    static const srv_field fields[] = {
+        {"model", SRV_F_STR},           {"stream", SRV_F_BOOL},
+        {"stream_options", SRV_F_OBJECT}, {"max_tokens", SRV_F_INT},
+        {"max_completion_tokens", SRV_F_INT}, {"temperature", SRV_F_NUM},
+        {"top_p", SRV_F_NUM},           {"seed", SRV_F_INT},
+        {"frequency_penalty", SRV_F_NUM}, {"presence_penalty", SRV_F_NUM},
+        {"stop", SRV_F_STR_OR_STR_ARRAY}, {"user", SRV_F_STR},
+        {"options", SRV_F_OBJECT},      {"tools", SRV_F_ARRAY},
+    };
+    if (srv_json_check_fields(q->body, "request", fields, sizeof fields / sizeof fields[0],
+                              &err) ||
+        srv_json_str(q->body, "request", "model", model, &err) ||
         srv_json_keep_alive(q->body, &ka_set, &ka, &err)) {
         *res = srv_reply_err(r, &err);
         return false;

@@ -252,6 +252,11 @@ static enum MHD_Result first_call(srv_req *r, bool *done)
 {
     *done = true;
     if (!cors_check(r)) return srv_reply_raw(r, 403, NULL, "", 0);
+    if (r->srv->host_check &&
+        !srv_host_allowed(MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host"))) {
+        CORE_DEBUG("%s %s: Host header not local, refused (403)", r->method, r->path);
+        return srv_reply_raw(r, 403, NULL, "", 0);
+    }
     if (atomic_load(&r->srv->stopping))
         return srv_reply_error(r, 503, "server is shutting down");
     if (!strcmp(r->method, "OPTIONS")) {
@@ -369,6 +374,7 @@ int srv_http_start(srv_server *s, core_err *err)
                             s->set.host);
     }
     (void)slen;
+    s->host_check = srv_listen_is_loopback(s->set.host);
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->set.port, NULL, NULL, access_cb, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

@@ -64,6 +64,7 @@ typedef struct srv_server {
     atomic_int active;      /* requests between first callback and completion */
     atomic_bool stopping;   /* shutdown: new requests get 503 */
     atomic_bool force_stop; /* shutdown grace period over: streams are cancelled */
+    bool host_check;        /* loopback listener: non-local Host headers get 403 (I.77) */
 } srv_server;
 
 typedef struct srv_upload srv_upload;
@@ -153,6 +154,28 @@ const char *srv_json_type_name(const json_t *j);
 int srv_json_keep_alive(json_t *obj, bool *set, int64_t *ns, core_err *err);
 /* RFC 3339 time for created_at (UTC, nanoseconds). */
 void srv_now_utc(char *buf, size_t cap);
+
+// ---- request checks (reqcheck.c) ----
+
+/* The JSON kinds a request field may have. */
+enum {
+    SRV_F_STR, SRV_F_BOOL, SRV_F_INT, SRV_F_NUM, SRV_F_ARRAY, SRV_F_OBJECT, SRV_F_STR_ARRAY,
+    SRV_F_STR_OR_OBJ, SRV_F_BOOL_OR_STR, SRV_F_STR_OR_STR_ARRAY
+};
+typedef struct srv_field {
+    const char *key;
+    int kind;
+} srv_field;
+
+/* Checks the types of the fields f[0..n) of obj (absent or null fields pass): a wrong type
+ * is CORE_INVALID worded like Go's decoder, naming where.key. */
+int srv_json_check_fields(json_t *obj, const char *where, const srv_field *f, size_t n,
+                          core_err *err);
+/* Whether the server listens on a loopback address (then the Host header is checked). */
+bool srv_listen_is_loopback(const char *listen_host);
+/* spec I.77: a Host header (with or without a port) naming this machine, a loopback,
+ * private or unspecified address, localhost, or a name under .localhost/.local/.internal. */
+bool srv_host_allowed(const char *host_header);
 
 // ---- options (options.c) ----
 

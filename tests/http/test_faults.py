@@ -36,7 +36,7 @@ def test_client_gone_mid_stream():
         sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
         body = json.dumps({"model": "slow", "prompt": "Once upon a time",
                            "options": {"num_predict": 2000}}).encode()
-        sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+        sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         got = b""
         while got.count(b"\n") < 12:
