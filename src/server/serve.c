@@ -8,7 +8,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "server/internal.h"
@@ -34,6 +36,7 @@ static void usage(FILE *f)
             "  OLLAMA_CONTEXT_LENGTH     default num_ctx (default 4096)\n"
             "  OLLAMA_KV_CACHE_TYPE      f16 (default) or f32\n"
             "  OLLAMA_ORIGINS            extra allowed CORS origins, comma-separated\n"
+            "  OLLAMA_NOPRUNE            true: keep unused blobs at start-up\n"
             "  OLLAMA_DEBUG              1 for debug logging\n"
             "  DWELL_MEMORY_BUDGET       memory for loaded models (default: cgroup limit or "
             "RAM, minus the reserve)\n"
@@ -91,6 +94,23 @@ static int start_sched(srv_server *s, core_err *err)
     c.budget_bytes = b.bytes;
     c.budget_source = b.source;
     return sched_new(&s->sched, &c, err);
+}
+
+/* spec K.89: at start-up, unless OLLAMA_NOPRUNE is true, blobs older than an hour that no
+ * manifest uses (and files whose names are not digests, such as partial uploads) are
+ * removed, and so are empty manifest directories. OLLAMA_NOPRUNE is a boolean as in Ollama:
+ * unset, empty, "0" or "false" means prune. */
+static void prune_store(struct store *st)
+{
+    const char *np = getenv("OLLAMA_NOPRUNE");
+    if (np && *np && strcmp(np, "0") != 0 && strcasecmp(np, "false") != 0) {
+        CORE_INFO("store: OLLAMA_NOPRUNE is set, unused blobs are kept");
+        return;
+    }
+    size_t n = 0;
+    core_err err;
+    if (store_prune(st, 3600, &n, &err)) CORE_WARN("store: pruning failed: %s", err.msg);
+    else if (n) CORE_INFO("store: pruned %zu unused files from blobs/", n);
 }
 
 /* Waits for a stop signal. */
@@ -151,6 +171,7 @@ int srv_serve_main(int argc, char **argv)
         CORE_ERROR("cannot open the model store %s: %s", s.set.models, err.msg);
         goto out;
     }
+    prune_store(s.store);
     if (start_sched(&s, &err)) {
         CORE_ERROR("cannot start the scheduler: %s", err.msg);
         goto out;
