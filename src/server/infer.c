@@ -270,7 +270,16 @@ static bool format_event(srv_job *j, core_buf *out)
         return false;
     case SCHED_EV_DONE:
         if (sse) {
-            append_json_line(out, srv_oai_obj(j, "", ev, true), true);
+            /* The finish_reason chunk, then (stream_options.include_usage) one chunk with
+             * no choices and the usage, as OpenAI and Ollama send them. */
+            json_t *last = srv_oai_obj(j, "", ev, true);
+            json_object_del(last, "usage");
+            append_json_line(out, last, true);
+            if (j->include_usage) {
+                json_t *u = srv_oai_obj(j, "", ev, true);
+                json_object_set_new(u, "choices", json_array());
+                append_json_line(out, u, true);
+            }
             core_buf_append_str(out, "data: [DONE]\n\n");
         } else {
             append_json_line(out, srv_native_obj(j, "", ev), false);

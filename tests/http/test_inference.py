@@ -165,7 +165,8 @@ def test_v1_chat_and_completions():
     assert events[-1] == "data: [DONE]", events[-3:]
     chunks = [json.loads(e[6:]) for e in events[:-1]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks), chunks
-    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length"), chunks[-1]
+    assert chunks[-2]["choices"][0]["finish_reason"] in ("stop", "length"), chunks[-2]
+    assert chunks[-1]["choices"] == [], chunks[-1]  # include_usage: a last chunk of usage
     assert "usage" in chunks[-1], chunks[-1]
     r = S.post("/v1/chat/completions", {"model": "stories", "messages": []})
     assert r.status == 400 and r.json()["error"]["type"] == "invalid_request_error", r
