@@ -149,6 +149,10 @@ static bool nreq_begin(srv_req *r, nreq *q, const char *where, const char **mode
     srv_sched_model(q->m, *model, &q->p.model);
     q->p.has_keep_alive = q->ka_set;
     q->p.keep_alive_ns = q->ka_ns;
+    /* spec G.59: truncate false fails a prompt longer than the context instead of cutting
+     * it (embed reads its own truncate) */
+    json_t *tr = json_object_get(q->body, "truncate");
+    if (json_is_boolean(tr)) q->p.truncate = json_is_true(tr);
     if (q->m->params_json) {
         q->model_params = json_loads(q->m->params_json, 0, NULL);
         if (q->model_params && !json_is_object(q->model_params)) {

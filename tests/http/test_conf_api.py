@@ -183,6 +183,9 @@ def test_show_fields():
     v = S.post("/api/show", {"name": "full", "verbose": True}).json()
     assert len(v["model_info"]["tokenizer.ggml.tokens"]) > 5, "verbose keeps long arrays"
     assert "general.name" not in v["model_info"], v["model_info"].keys()
+    assert isinstance(v.get("tensors"), list) and v["tensors"], "verbose lists the tensors"
+    t = v["tensors"][0]
+    assert set(t) >= {"name", "type", "shape"}, t
     assert S.ps() == [] or all(m["name"] != "full:latest" for m in S.ps()), "show loaded"
 
 
@@ -282,6 +285,39 @@ def test_chat_model_system_and_messages_first():
     assert o["message"]["content"] == raw["response"], (o, raw)
     o = chat("msgsys", [{"role": "system", "content": "Ben"}, {"role": "user", "content": "Once"}])
     raw = gen("stories", "U:Tom|A:Sue|S:Ben|U:Once|", raw=True, options=GREEDY)
+    assert o["message"]["content"] == raw["response"], (o, raw)
+
+
+def test_generate_and_chat_truncate_false():
+    # spec G.59: truncate:false fails a prompt longer than the context (400) instead of
+    # cutting it; the default (true) cuts it
+    unload_all()  # the request's small num_ctx must be the loaded one (DESIGN §4.6)
+    long = "Once upon a time there was a little girl. " * 20
+    opts = {"num_ctx": 64, "num_predict": 2}
+    r = S.post("/api/generate", {"model": "stories", "prompt": long, "truncate": False,
+                                 "stream": False, "options": opts})
+    assert r.status == 400, r
+    assert r.json() == {"error": "the input length exceeds the context length"}, r
+    r = S.post("/api/chat", {"model": "stories", "messages": [{"role": "user", "content": long}],
+                             "truncate": False, "stream": False, "options": opts})
+    assert r.status == 400 and "exceeds the context length" in r.json()["error"], r
+    r = S.post("/api/generate", {"model": "stories", "prompt": long, "stream": False,
+                                 "options": opts})
+    assert r.status == 200 and r.json()["done"], r
+    unload_all()
+
+
+def test_template_functions_and_joined_system():
+    # spec L.90: currentDate (the server's local date) and the extra functions; a Messages
+    # template sees every system message joined with \n\n in .System
+    today = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 7 * 3600))
+    a = gen("stories", "Lily", template="Once upon a time on {{ currentDate }} {{ .Prompt }}",
+            options=GREEDY)
+    b = gen("stories", "Once upon a time on %s Lily" % today, raw=True, options=GREEDY)
+    assert a["response"] == b["response"], (today, a, b)
+    o = chat("sysjoin", [{"role": "system", "content": "A"}, {"role": "user", "content": "Once"},
+                         {"role": "system", "content": "B"}])
+    raw = gen("stories", "S:A\n\nB|Once", raw=True, options=GREEDY)
     assert o["message"]["content"] == raw["response"], (o, raw)
 
 
@@ -487,6 +523,8 @@ def setup(s):
     s.create("plain", ds.STORIES, template="{{ .Prompt }}")
     s.create("msgs", ds.STORIES, template="{{ range .Messages }}"
              "{{ if eq .Role \"user\" }}U:{{ .Content }}|{{ else }}X{{ end }}{{ end }}")
+    s.create("sysjoin", ds.STORIES, template="S:{{ .System }}|{{ range .Messages }}"
+             "{{ if eq .Role \"user\" }}{{ .Content }}{{ end }}{{ end }}")
     s.create("msgsys", ds.STORIES, system="Lily",
              messages=[{"role": "user", "content": "Tom"},
                        {"role": "assistant", "content": "Sue"}],
@@ -507,7 +545,8 @@ def main():
                  test_generate_suffix_renders_through_template, test_generate_raw_conflicts_400,
                  test_generate_top_logprobs_range, test_generate_uses_model_template_and_system,
                  test_chat_legacy_template_turns, test_chat_roles_lowercased_and_merged,
-                 test_chat_model_system_and_messages_first, test_embed_fields_and_truncate,
+                 test_chat_model_system_and_messages_first, test_generate_and_chat_truncate_false,
+                 test_template_functions_and_joined_system, test_embed_fields_and_truncate,
                  test_embeddings_legacy_not_normalised, test_delete_and_copy_replies,
                  test_delete_removes_unused_blobs_only, test_stream_defaults_true_ndjson_lines,
                  test_stream_is_flushed_as_tokens_arrive, test_final_object_fields,
