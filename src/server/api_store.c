@@ -237,6 +237,9 @@ static int create_parse(json_t *j, create_args *a, core_err *err)
         read_licenses(j, &a->licenses, &q->n_licenses, err) ||
         read_messages(j, &a->messages, err))
         return err->code;
+    if (q->n_adapters)
+        return core_err_set(err, CORE_UNSUPPORTED, "adapters (LoRA) are not supported by "
+                            "dwell yet");
     q->file_names = a->fnames;
     q->file_digests = a->fdigests;
     q->adapter_names = a->anames;

@@ -59,6 +59,15 @@ int srv_model_resolve(srv_req *r, const char *name, store_model **out, unsigned 
         snprintf(msg, cap, "model '%s' has no weights layer", name);
         return CORE_INVALID;
     }
+    if ((*out)->n_adapters) {
+        /* Running the base weights alone would answer as another model. */
+        store_model_free(*out);
+        *out = NULL;
+        *status = 400;
+        snprintf(msg, cap, "model '%s' has an adapter (LoRA) layer: adapters are not "
+                 "supported by dwell yet", name);
+        return CORE_UNSUPPORTED;
+    }
     return CORE_OK;
 }
 

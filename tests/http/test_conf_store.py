@@ -263,9 +263,19 @@ def test_reads_an_ollama_written_store():
         os.makedirs(d)
         with open(os.path.join(d, "latest"), "w") as f:
             f.write(json.dumps(man, separators=(",", ":")))
+        lora = dict(man, layers=layers + [dict(model, mediaType=MT + "adapter")])
+        d2 = os.path.join(root, "manifests", "registry.ollama.ai", "library", "lora")
+        os.makedirs(d2)
+        with open(os.path.join(d2, "latest"), "w") as f:
+            f.write(json.dumps(lora, separators=(",", ":")))
         with ds.Server(models_dir=root) as s:
             tags = s.get("/api/tags").json()["models"]
-            assert [t["name"] for t in tags] == ["ostories:latest"], tags
+            assert sorted(t["name"] for t in tags) == ["lora:latest", "ostories:latest"], tags
+            # an adapter layer cannot be applied: a clear 400 rather than the base model's
+            # answers (show still works: it never loads)
+            r = s.post("/api/generate", {"model": "lora", "prompt": "Once", "stream": False})
+            assert r.status == 400 and "adapter" in r.json()["error"], r
+            assert s.post("/api/show", {"model": "lora"}).status == 200
             assert tags[0]["details"]["parameter_size"] == "260K", tags
             sh = s.post("/api/show", {"model": "ostories"}).json()
             assert sh["template"] == "Once upon a time, {{ .Prompt }}", sh
@@ -388,10 +398,13 @@ def test_create_errors():
     assert r.status == 400, r
     r = S.post("/api/create", {"model": "e6", "files": {"x.gguf": "sha256:" + "5" * 64}})
     assert r.status in (400, 404) and "error" in r.json(), r
+    r = S.post("/api/create", {"model": "e8", "files": {"x.gguf": digest},
+                               "adapters": {"lora.gguf": digest}})
+    assert r.status == 400 and "adapters" in r.json()["error"], r
     notgguf = S.upload(__file__)
     r = S.post("/api/create", {"model": "e7", "files": {"x.gguf": notgguf}})
     assert r.status == 400 and "error" in r.json(), r
-    for n in ("e1", "e2", "e3", "e4", "e5", "e6", "e7"):
+    for n in ("e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"):
         assert n + ":latest" not in names(), names()
 
 
