@@ -99,7 +99,7 @@ static void render(json_t *snap, FILE *f)
         char est[32], meas[32], kv[32], fl[48], served[24], warm[24], cold[24], load[32];
         char until[32], ka[32], kas[80];
         size_str(cli_jint(mem, "estimated_bytes"), est, sizeof est);
-        size_str(cli_jint(mem, "measured_bytes"), meas, sizeof meas);
+        size_str(cli_jint(mem, "resident_bytes"), meas, sizeof meas);
         size_str(cli_jint(mem, "kv_bytes"), kv, sizeof kv);
         snprintf(fl, sizeof fl, "%lld/%lld", (long long)cli_jint(m, "in_flight"),
                  (long long)cli_jint(m, "slots"));

@@ -169,6 +169,9 @@ size_t core_rss_bytes(void);
 size_t core_ram_bytes(void);
 /* MemAvailable from /proc/meminfo in bytes, 0 if unknown. */
 size_t core_mem_available_bytes(void);
+/* Bytes of the mapping [addr, addr+len) that are resident in RAM now (mincore(2)): what a
+ * model's weights or a context's buffers really occupy, as opposed to what was mapped. */
+size_t core_mem_resident(const void *addr, size_t len);
 
 // ---- durations and memory sizes (duration.c) ----
 

@@ -1,5 +1,7 @@
 /* mem.c — memory probes: this process's RSS, physical RAM, MemAvailable. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,4 +42,24 @@ size_t core_mem_available_bytes(void)
     }
     fclose(f);
     return kb * 1024;
+}
+
+size_t core_mem_resident(const void *addr, size_t len)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)(ps > 0 ? ps : 4096);
+    if (!addr || !len) return 0;
+    uintptr_t start = (uintptr_t)addr & ~(uintptr_t)(page - 1);
+    size_t span = (size_t)((uintptr_t)addr + len - start);
+    size_t n_pages = (span + page - 1) / page;
+    /* In chunks, so a large mapping needs only a small vector. */
+    unsigned char vec[4096];
+    size_t resident = 0;
+    for (size_t done = 0; done < n_pages;) {
+        size_t n = n_pages - done < sizeof vec ? n_pages - done : sizeof vec;
+        if (mincore((void *)(start + done * page), n * page, vec) != 0) return 0;
+        for (size_t i = 0; i < n; i++) resident += vec[i] & 1;
+        done += n;
+    }
+    return resident * page;
 }

@@ -217,6 +217,11 @@ size_t eng_ctx_bytes(const eng_ctx *c)
     return c->region_bytes + sizeof *c;
 }
 
+size_t eng_ctx_resident_bytes(const eng_ctx *c)
+{
+    return core_mem_resident(c->region, c->region_bytes) + sizeof *c;
+}
+
 int64_t eng_ctx_n_ctx(const eng_ctx *c)
 {
     return c->n_ctx;

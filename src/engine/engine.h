@@ -69,6 +69,8 @@ eng_model *eng_model_acquire(eng_model *m);
 void eng_model_release(eng_model *m);
 
 const eng_hparams *eng_model_hparams(const eng_model *m);
+/* Bytes of the model's file mapping resident in RAM now (mincore). */
+size_t eng_model_resident_bytes(const eng_model *m);
 /* The model's vocabulary, valid while the model is. */
 const eng_vocab *eng_model_vocab(const eng_model *m);
 /* A metadata string of the model file (e.g. "tokenizer.chat_template", "general.name"),
@@ -104,6 +106,9 @@ size_t eng_ctx_estimate(const eng_hparams *h, const eng_ctx_params *p);
 int eng_ctx_new(eng_ctx **out, eng_model *m, const eng_ctx_params *p, core_err *err);
 void eng_ctx_free(eng_ctx *c);
 size_t eng_ctx_bytes(const eng_ctx *c); /* bytes actually allocated */
+/* Bytes of the context's buffers resident in RAM now (mincore): the KV cache becomes resident
+ * as sequences grow, so this is at most eng_ctx_bytes. */
+size_t eng_ctx_resident_bytes(const eng_ctx *c);
 int64_t eng_ctx_n_ctx(const eng_ctx *c);
 int32_t eng_ctx_n_seq(const eng_ctx *c);
 

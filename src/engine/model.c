@@ -462,6 +462,11 @@ const eng_hparams *eng_model_hparams(const eng_model *m)
     return &m->hp;
 }
 
+size_t eng_model_resident_bytes(const eng_model *m)
+{
+    return core_mem_resident(gguf_base(m->gguf), gguf_file_size(m->gguf));
+}
+
 const eng_vocab *eng_model_vocab(const eng_model *m)
 {
     return m->vocab;

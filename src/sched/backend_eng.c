@@ -164,6 +164,11 @@ static size_t be_measured(sched_inst *in, size_t *kv, size_t *weights)
     return *kv + *weights;
 }
 
+static size_t be_resident(sched_inst *in)
+{
+    return eng_model_resident_bytes(in->m) + eng_ctx_resident_bytes(in->c);
+}
+
 static void be_unload(sched_inst *in)
 {
     inst_free(in);
@@ -524,6 +529,7 @@ const sched_backend sched_engine_backend = {
     .estimate = be_estimate,
     .load = be_load,
     .measured = be_measured,
+    .resident = be_resident,
     .unload = be_unload,
     .slot_init = be_slot_init,
     .slot_deinit = be_slot_deinit,

@@ -52,6 +52,9 @@ typedef struct sched_backend {
                 sched_inst **out, core_err *err);
     /* Measured bytes: weights resident + context allocations; *kv gets the latter. */
     size_t (*measured)(sched_inst *inst, size_t *kv, size_t *weights);
+    /* Bytes of the instance resident in RAM now; NULL = unknown. Called with the scheduler
+     * lock held, while a runner is attached (so the instance is alive): must be quick. */
+    size_t (*resident)(sched_inst *inst);
     void (*unload)(sched_inst *inst);
     /* Runner thread: makes per-slot state (called once per slot after load) and frees it. */
     int (*slot_init)(sched_inst *inst, sched_slot *slot, core_err *err);

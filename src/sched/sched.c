@@ -1050,6 +1050,9 @@ static void info_fill(sched *s, sched_entry *e, sched_model_info *m, int64_t now
     m->est_bytes = e->est_bytes;
     m->measured_bytes = e->measured_bytes;
     m->size_bytes = entry_size(e);
+    /* A runner is detached under this lock before its instance is freed (unload_thread), so
+     * an attached runner means the instance is alive. */
+    if (e->run && e->inst && s->be->resident) m->resident_bytes = s->be->resident(e->inst);
     m->weight_bytes = e->weight_bytes;
     m->kv_bytes = e->kv_bytes;
     m->requests = e->rec->requests;

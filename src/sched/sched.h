@@ -259,6 +259,8 @@ typedef struct sched_model_info {
     size_t measured_bytes;       /* measured after loading (weights mapped + context
                                     allocations); 0 while loading */
     size_t size_bytes;           /* measured if known, else estimate: what the budget counts */
+    size_t resident_bytes;       /* in RAM right now (mincore of the weight mapping and the
+                                    context's buffers); 0 while loading or unloading */
     size_t weight_bytes;
     size_t kv_bytes;             /* context allocations (KV cache + scratch) */
     /* Counters for this loaded path (kept across reloads while the server runs). */

@@ -92,7 +92,7 @@ static json_t *ps_entry(srv_server *s, const sched_model_info *mi)
         "slots_busy", (int)mi->slots_busy, "keep_alive", ka, "keep_alive_source",
         sched_ka_source_name(mi->keep_alive_source), "last_used",
         mi->last_used ? last : NULL, "pinned", mi->pinned, "resident_bytes",
-        (json_int_t)mi->measured_bytes);
+        (json_int_t)mi->resident_bytes);
 }
 
 static int cmp_expires(const void *a, const void *b)
@@ -132,7 +132,7 @@ static json_t *stats_model(const sched_model_info *mi)
     if (mi->state == SCHED_STATE_READY) state = mi->in_flight > 0 ? "busy" : "idle";
     return json_pack(
         "{s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o,s:o,s:o,s:o,"
-        "s:{s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:i,s:i,s:i,s:i,"
+        "s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:i,s:i,s:i,s:i,"
         "s:I,s:I,s:I,s:I,s:I,s:I}",
         "name", mi->name, "path", mi->path, "digest", mi->digest, "state", state,
         "pinned", mi->pinned, "keep_alive_ns", (json_int_t)mi->keep_alive_ns,
@@ -141,7 +141,8 @@ static json_t *stats_model(const sched_model_info *mi)
         "loaded_at", time_or_null(mi->loaded_at), "kv_type",
         json_string(mi->kv_type == 1 ? "f32" : "f16"),
         "memory", "estimated_bytes", (json_int_t)mi->est_bytes, "measured_bytes",
-        (json_int_t)mi->measured_bytes, "size_bytes", (json_int_t)mi->size_bytes,
+        (json_int_t)mi->measured_bytes, "resident_bytes", (json_int_t)mi->resident_bytes,
+        "size_bytes", (json_int_t)mi->size_bytes,
         "weight_bytes", (json_int_t)mi->weight_bytes, "kv_bytes", (json_int_t)mi->kv_bytes,
         "num_ctx", (json_int_t)mi->num_ctx, "n_ctx_train", (json_int_t)mi->n_ctx_train,
         "slots", (int)mi->slots, "slots_busy", (int)mi->slots_busy, "in_flight",

@@ -94,7 +94,7 @@ def test_json_snapshot_matches_api_ps():
     ps = s.ps()[0]
     m = snap["models"][0]
     assert m["name"] == ps["name"] and m["digest"] == ps["digest"]
-    assert m["memory"]["measured_bytes"] == ps["resident_bytes"]
+    assert m["memory"]["resident_bytes"] == ps["resident_bytes"]
     assert m["memory"]["size_bytes"] == ps["size"]
     assert snap["server"]["models_bytes"] == ps["size"]
     actual = rss_kb(s.proc.pid) * 1024

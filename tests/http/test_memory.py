@@ -25,6 +25,10 @@ def test_rss_returns_after_unload(model):
         assert r.status == 200, r
         loaded = ds.rss_kb(pid)
         assert loaded - before > 0.8 * size_mb * 1000, (before, loaded, size_mb)
+        # The resident figure /api/ps reports is the truth: it accounts for the RSS growth.
+        resident_kb = s.ps()[0]["resident_bytes"] / 1024
+        grown_kb = loaded - before
+        assert abs(resident_kb - grown_kb) < 0.1 * grown_kb + 8 * 1024, (resident_kb, grown_kb)
         r = s.post("/api/generate", {"model": "big", "keep_alive": 0})
         assert r.json()["done_reason"] == "unload", r
         s.wait_for(lambda: not s.ps(), timeout=10, what="unload")
