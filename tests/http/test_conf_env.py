@@ -154,6 +154,44 @@ def test_host_forms():
             assert s.get("/").body == b"Ollama is running", raw
 
 
+def test_host_ipv6_loopback():
+    # spec §2: IPv6 is accepted with brackets (and a port)
+    import re
+    import socket
+    import threading
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        print("no IPv6 loopback here: skipped")
+        return
+    e = {k: v for k, v in os.environ.items() if not k.startswith("OLLAMA_")}
+    e.update({"OLLAMA_HOST": "[::1]:0", "OLLAMA_MODELS": "/tmp/dwell-conf-env-none"})
+    p = subprocess.Popen([ds.BIN, "serve"], env=e, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    try:
+        port = []
+        done = threading.Event()
+
+        def read():
+            for raw in p.stdout:
+                m = re.search(r"listening on \[?::1\]?:(\d+)", raw.decode(errors="replace"))
+                if m and not port:
+                    port.append(int(m.group(1)))
+                    done.set()
+            done.set()
+        threading.Thread(target=read, daemon=True).start()
+        assert done.wait(20) and port, "no listening line"
+        import http.client
+        c = http.client.HTTPConnection("::1", port[0], timeout=10)
+        c.request("GET", "/")
+        r = c.getresponse()
+        assert r.status == 200 and r.read() == b"Ollama is running"
+        c.close()
+    finally:
+        p.kill()
+        p.wait(10)
+
+
 def test_models_default_is_home_ollama_models():
     # spec §2 / K.85: OLLAMA_MODELS defaults to $HOME/.ollama/models
     home = tempfile.mkdtemp(prefix="dwell-home-")
@@ -298,7 +336,8 @@ def main():
                  test_keep_alive_env_default_negative_and_zero,
                  test_invalid_values_refuse_to_start, test_counts_and_queue_settings,
                  test_load_timeout_parsing, test_context_length_default_and_env,
-                 test_kv_cache_type, test_host_forms, test_models_default_is_home_ollama_models,
+                 test_kv_cache_type, test_host_forms, test_host_ipv6_loopback,
+                 test_models_default_is_home_ollama_models,
                  test_debug_levels, test_origins_env_adds_to_builtin_list,
                  test_removed_and_gpu_variables_are_ignored, test_memory_budget_sizes,
                  test_budget_follows_fake_cgroup, test_budget_from_cgroup_is_enforced])

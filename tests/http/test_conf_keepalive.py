@@ -222,6 +222,8 @@ def test_keep_alive_0_from_another_client_waits_for_in_flight():
     time.sleep(0.2)
     e = entry(S, "slow:latest")
     assert e is not None and e["in_flight"] >= 1, e  # still serving
+    # spec B.18: until it is gone, ps shows it with expires_at <= now (CLI "Stopping...")
+    assert cu.parse_time(e["expires_at"]) <= time.time() + 0.5, e
     st.join()
     assert st.status == 200 and st.done() and st.lines[-1]["eval_count"] >= 100, st.lines[-1:]
     S.wait_for(lambda: entry(S, "slow:latest") is None, timeout=10, what="unload after stream")
@@ -245,6 +247,20 @@ def test_countdown_starts_when_idle():
     S.wait_for(lambda: entry(S, "slow:latest") is None, timeout=10, what="expiry")
     gone = time.time()
     assert 0.6 < gone - t_end < 3.0, gone - t_end
+
+
+def test_next_request_cancels_the_timer():
+    # spec 0.4/0.5: the timer starts at idle and the next request stops it; a model used
+    # more often than its keep-alive never expires (and is never reloaded)
+    unload(S)
+    S.generate("m", keep_alive="800ms", options=GREEDY)
+    cold = cu.model_stats(S, M)["cold_loads"]
+    for _ in range(5):
+        time.sleep(0.5)
+        r = S.generate("m", options=GREEDY)
+        assert r.status == 200, r
+    assert entry(S, M) is not None and cu.model_stats(S, M)["cold_loads"] == cold
+    S.wait_for(lambda: entry(S, M) is None, timeout=5, what="expiry after the last request")
 
 
 # ---- B: load and unload forms ----
@@ -453,7 +469,8 @@ def main():
                 test_v1_endpoints_honour_keep_alive, test_precedence_on_load,
                 test_sticky_value_last_writer_wins,
                 test_keep_alive_0_from_another_client_waits_for_in_flight,
-                test_countdown_starts_when_idle, test_generate_load_form, test_chat_load_form,
+                test_countdown_starts_when_idle, test_next_request_cancels_the_timer,
+                test_generate_load_form, test_chat_load_form,
                 test_unload_form_does_not_load, test_chat_unload_form_and_unknown_model,
                 test_prompt_with_keep_alive_0_answers_then_unloads,
                 test_embed_empty_input_loads, test_delete_unloads,

@@ -389,6 +389,43 @@ def test_one_slot_by_default_and_0_is_1():
             assert b.times[0] >= a.times[-1] - 0.05, (b.times[0], a.times[-1])
 
 
+def test_waiters_are_served_in_arrival_order():
+    # spec 0.3 and F.51: pending loads are handled FIFO, and requests waiting for a slot are
+    # served roughly FIFO
+    with ds.Server(env={"OLLAMA_MAX_LOADED_MODELS": "1"}) as s:
+        s.create("slow", SLOW)
+        s.create("b", ds.STORIES)
+        s.create("c", ds.TINY)
+        ok(s.generate("slow", options={"num_predict": 1}))
+        a = cu.Stream(s, "slow", n=40).wait_first()
+        wb = cu.Stream(s, "b", n=2)
+        s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, what="b waiting")
+        wc = cu.Stream(s, "c", n=2)
+        s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 2, what="c waiting")
+        for st in (a, wb, wc):
+            st.join()
+            assert st.status == 200 and st.done(), st.lines[-1:]
+        log = s.log()
+        assert 0 < log.index("loading b:latest") < log.index("loading c:latest"), log[-2500:]
+        assert wb.times[-1] <= wc.times[0], (wb.times, wc.times)
+    with ds.Server() as s:
+        s.create("slow", SLOW)
+        ok(s.generate("slow", options={"num_predict": 1}))
+        a = cu.Stream(s, "slow", n=40).wait_first()
+        order = []
+        streams = []
+        for i in range(3):
+            streams.append(cu.Stream(s, "slow", n=5))
+            s.wait_for(lambda: (entry(s, "slow:latest") or {}).get("in_flight", 0) >= 2 + i,
+                       what="waiter %d" % i)
+        a.join()
+        for st in streams:
+            st.join()
+            assert st.status == 200, st.status
+            order.append(st.times[0])
+        assert order == sorted(order), order
+
+
 def test_queue_bounds_load_waits_too():
     # spec F.53 with departure 4: OLLAMA_MAX_QUEUE bounds every waiting request; the 503
     # has Ollama's text (two spaces)
@@ -459,7 +496,8 @@ def main():
             test_no_count_cap_by_default, test_larger_than_budget_fails_at_once,
             test_lru_eviction_not_shortest_keep_alive, test_pinned_never_evicted_503_names_them,
             test_budget_evicts_as_many_as_needed, test_busy_victim_finishes_first,
-            test_one_slot_by_default_and_0_is_1, test_queue_bounds_load_waits_too,
+            test_one_slot_by_default_and_0_is_1, test_waiters_are_served_in_arrival_order,
+            test_queue_bounds_load_waits_too,
             test_default_queue_is_512, test_different_models_run_at_the_same_time])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
