@@ -187,7 +187,8 @@ typedef struct srv_stops {
 } srv_stops;
 
 /* Checks the types of an options object (is_params: a model's params layer, which may also
- * hold keep_alive). Unknown keys are logged and ignored. */
+ * hold keep_alive). A wrong type is CORE_INVALID (400) in a params layer and CORE_INTERNAL
+ * (500, spec I.75) in a request's options. Unknown keys are logged and ignored. */
 int srv_options_check(json_t *opts, bool is_params, core_err *err);
 /* Layers model params (may be NULL) and request options (may be NULL) onto p (which has its
  * defaults). Stop strings end up in st and p->stops. */

@@ -3,9 +3,11 @@
  * One table names every option Ollama knows and its type. Values are layered: Ollama's
  * defaults (sched_params_default), then the model's params layer, then the request's
  * options; the last layer that sets an option wins (`stop` is replaced as a whole).
- * A value of the wrong type is a 400 naming the option (Ollama answers 500 here; a client
- * error is a 4xx — docs/api.md lists this departure). Unknown keys are ignored with a
- * warning, as Ollama does. Options dwell's engine does not implement are accepted when they
+ * A request option of the wrong type is a 500 naming the option, as Ollama answers it
+ * (spec I.75: Ollama decodes the options inside the scheduler, whose failures are 500s);
+ * CORE_INTERNAL is the code that maps to 500. A model's params layer (create's
+ * `parameters`) of the wrong type stays a 400: that is a bad create request. Unknown keys
+ * are ignored with a warning, as Ollama does. Options dwell's engine does not implement are accepted when they
  * have their neutral value and refused otherwise, so nothing is silently ignored. */
 #include <math.h>
 #include <stdio.h>
@@ -52,28 +54,28 @@ static const opt_def *opt_find(const char *name)
 static int check_one(const opt_def *d, const char *key, json_t *v, bool is_params,
                      core_err *err)
 {
+    int tcode = is_params ? CORE_INVALID : CORE_INTERNAL; /* spec I.75: 500 on requests */
     switch (d->type) {
     case OPT_INT:
         if (json_is_integer(v)) break;
         if (json_is_real(v) && json_real_value(v) == floor(json_real_value(v))) break;
-        return core_err_set(err, CORE_INVALID, "option \"%s\" must be of type integer", key);
+        return core_err_set(err, tcode, "option \"%s\" must be of type integer", key);
     case OPT_FLOAT:
         if (!json_is_number(v))
-            return core_err_set(err, CORE_INVALID, "option \"%s\" must be of type float", key);
+            return core_err_set(err, tcode, "option \"%s\" must be of type float", key);
         break;
     case OPT_BOOL:
         if (!json_is_boolean(v))
-            return core_err_set(err, CORE_INVALID, "option \"%s\" must be of type boolean",
-                                key);
+            return core_err_set(err, tcode, "option \"%s\" must be of type boolean", key);
         break;
     case OPT_STOP:
         if (json_is_string(v)) break;
         if (!json_is_array(v))
-            return core_err_set(err, CORE_INVALID, "option \"stop\" must be of type array of "
+            return core_err_set(err, tcode, "option \"stop\" must be of type array of "
                                 "strings");
         for (size_t i = 0; i < json_array_size(v); i++)
             if (!json_is_string(json_array_get(v, i)))
-                return core_err_set(err, CORE_INVALID, "option \"stop\" must be of type array "
+                return core_err_set(err, tcode, "option \"stop\" must be of type array "
                                     "of strings");
         break;
     case OPT_DURATION:

@@ -469,7 +469,7 @@ def test_error_before_first_byte_has_real_status():
     # spec H.68: an error before any byte is a real status with {"error"} even when streaming
     r = S.post("/api/generate", {"model": "stories", "prompt": "x", "stream": True,
                                  "options": {"num_ctx": "big"}})
-    assert r.status == 400 and list(r.json()) == ["error"], r
+    assert r.status == 500 and list(r.json()) == ["error"], r  # spec I.75
     r = S.post("/api/chat", {"model": "ghost", "messages": [{"role": "user", "content": "x"}]})
     assert r.status == 404 and list(r.json()) == ["error"], r
 

@@ -229,13 +229,24 @@ def test_capability_errors_400():
 
 
 def test_option_type_errors():
-    # spec I.75: the message names the option. Status: dwell answers 400 (a client error;
-    # docs/api.md "Departures" 4), Ollama 500.
+    # spec I.75: a wrong value type inside options is 500 naming the option, on every
+    # endpoint that takes options
     for opt, val, typ in [("num_ctx", "big", "integer"), ("temperature", "hot", "float"),
                           ("num_predict", 1.5, "integer"), ("use_mmap", 1, "boolean")]:
         r = S.post("/api/generate", {"model": "stories", "prompt": "hi", "options": {opt: val}})
-        assert r.status == 400, (opt, r)
+        assert r.status == 500, (opt, r)
         assert r.json() == {"error": 'option "%s" must be of type %s' % (opt, typ)}, r
+    for path, body in [("/api/chat", {"messages": MSG}), ("/api/embed", {"input": "hi"}),
+                       ("/api/embeddings", {"prompt": "hi"})]:
+        r = S.post(path, dict(body, model="stories", options={"num_ctx": "big"}))
+        assert r.status == 500, (path, r)
+        assert r.json() == {"error": 'option "num_ctx" must be of type integer'}, (path, r)
+    r = S.post("/v1/chat/completions", {"model": "stories", "messages": MSG,
+                                        "options": {"num_ctx": "big"}})
+    assert_oai_error(r, 500, "/v1 options")
+    # a top-level field of the wrong type stays 400 (spec I.70)
+    r = S.post("/api/generate", {"model": "stories", "prompt": "hi", "options": "big"})
+    assert_native_error(r, 400, "options")
     r = S.post("/api/generate", {"model": "stories", "prompt": "hi",
                                  "options": {"num_predict": 1, "bogus_option": 3}})
     assert r.status == 200, r
