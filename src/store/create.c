@@ -392,8 +392,11 @@ static int write_manifest(create_ctx *c, const store_name *name, char digest_out
 
 // ---- the request ----
 
-static int check_request(const store_create_req *req, store_name *name, json_t **params,
-                         json_t **messages, core_err *err)
+/* Everything that can be refused before any status line goes out (so that the server can
+ * answer it with a real status code): the names, the file names and digests, and that the
+ * blobs of `files` and `adapters` were uploaded. */
+static int check_request(store *s, const store_create_req *req, store_name *name,
+                         json_t **params, json_t **messages, core_err *err)
 {
     if (store_name_parse(name, req->model, NULL)) {
         return core_err_set(err, CORE_INVALID, "invalid model name");
@@ -411,6 +414,9 @@ static int check_request(const store_create_req *req, store_name *name, json_t *
         }
         int rc = store_digest_parse(dg, d, err);
         if (rc) return rc;
+        if (!store_blob_exists(s, d)) {
+            return core_err_set(err, CORE_NOTFOUND, "blob \"%s\" not found", d);
+        }
         size_t len = strlen(nm);
         if (len >= 12 && !strcmp(nm + len - 12, ".safetensors")) {
             return core_err_set(err, CORE_UNSUPPORTED, "%.100s: importing safetensors is not "
@@ -438,7 +444,7 @@ int store_create(store *s, const store_create_req *req, store_progress_fn progre
 {
     store_name name;
     json_t *params = NULL, *messages = NULL;
-    int rc = check_request(req, &name, &params, &messages, err);
+    int rc = check_request(s, req, &name, &params, &messages, err);
     if (rc) {
         json_decref(params);
         json_decref(messages);

@@ -222,7 +222,10 @@ typedef struct store_create_req {
  * any more. Errors: neither from nor files → CORE_INVALID "neither 'from' or 'files' was
  * specified"; a file name that is absolute or has ".." → CORE_INVALID "file path must be
  * relative"; a missing from or blob → CORE_NOTFOUND; a file that is not GGUF → CORE_INVALID;
- * a *.safetensors file → CORE_UNSUPPORTED (dwell imports GGUF only).
+ * a *.safetensors file → CORE_UNSUPPORTED (dwell imports GGUF only). These request errors
+ * (and an unknown `from`, or a blob of `files` that was never uploaded) come before the
+ * first progress call, so a server can still answer them with a status code; what fails
+ * later (a file that is not GGUF, I/O) comes after some status lines.
  * digest_out (may be NULL) gets the hex digest of the new manifest. */
 int store_create(store *s, const store_create_req *req, store_progress_fn progress, void *ud,
                  char digest_out[65], core_err *err);

@@ -380,6 +380,34 @@ def test_create_streamed_status_lines():
     r = S.post("/api/create", {"model": "streamed2", "files": {"stories.gguf": digest},
                                "stream": False})
     assert r.status == 200 and r.json() == {"status": "success"}, r
+    # the lines go out while the create runs: a chunked body, not one buffered at the end
+    assert r.headers.get("transfer-encoding") != "chunked", r.headers
+    r = S.post("/api/create", {"model": "streamed3", "from": "streamed", "system": "t"})
+    assert r.status == 200 and r.headers.get("transfer-encoding") == "chunked", r.headers
+    st = [l["status"] for l in r.lines()]
+    assert st[0].startswith("using existing layer sha256:") and st[-1] == "success", st
+    assert "writing manifest" in st, st
+
+
+def test_create_streamed_error_after_start():
+    # appendix C, spec H.68: an error once the status lines have started is a last
+    # {"error"} line (status 200, no success); before that it has its real status
+    notgguf = S.upload(__file__)
+    r = S.post("/api/create", {"model": "late", "files": {"x.gguf": notgguf}})
+    assert r.status == 200 and r.headers["content-type"] == "application/x-ndjson", r
+    lines = r.lines()
+    assert lines[0] == {"status": "parsing GGUF"}, lines
+    assert list(lines[-1]) == ["error"] and "GGUF" in lines[-1]["error"], lines
+    assert all(list(l) == ["status"] and l["status"] != "success" for l in lines[:-1]), lines
+    assert "late:latest" not in names(), names()
+    missing = "sha256:" + "6" * 64
+    r = S.post("/api/create", {"model": "early", "files": {"x.gguf": missing}})
+    assert r.status == 404 and r.json() == {"error": 'blob "%s" not found' % missing}, r
+    r = S.post("/api/create", {"model": "early", "from": "never-made"})
+    assert r.status == 404 and r.json() == {"error": "model 'never-made' not found"}, r
+    r = S.post("/api/create", {"model": "bad name", "from": "base"})
+    assert r.status == 400 and list(r.json()) == ["error"], r
+    assert "early:latest" not in names(), names()
 
 
 def test_create_errors():
@@ -402,7 +430,7 @@ def test_create_errors():
                                "adapters": {"lora.gguf": digest}})
     assert r.status == 400 and "adapters" in r.json()["error"], r
     notgguf = S.upload(__file__)
-    r = S.post("/api/create", {"model": "e7", "files": {"x.gguf": notgguf}})
+    r = S.post("/api/create", {"model": "e7", "files": {"x.gguf": notgguf}, "stream": False})
     assert r.status == 400 and "error" in r.json(), r
     for n in ("e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"):
         assert n + ":latest" not in names(), names()
