@@ -142,6 +142,10 @@ static bool nreq_begin(srv_req *r, nreq *q, const char *where, const char **mode
     unsigned status;
     char msg[512];
     if (srv_model_resolve(r, *model ? *model : "", &q->m, &status, msg, sizeof msg)) {
+        /* spec I.71: the embedding endpoints word an unknown model differently */
+        bool embed = !strcmp(where, "EmbedRequest") || !strcmp(where, "EmbeddingRequest");
+        if (embed && status == 404 && *model && **model)
+            snprintf(msg, sizeof msg, "model \"%s\" not found, try pulling it first", *model);
         *res = srv_reply_error(r, status, "%s", msg);
         return false;
     }

@@ -1,9 +1,11 @@
 /* api_openai.c — the OpenAI-compatible routes: /v1/chat/completions, /v1/completions,
  * /v1/embeddings, /v1/models and /v1/models/{model}.
  *
- * They share the scheduler with the native routes. Defaults follow Ollama (temperature and
- * top_p 1.0). Extensions (DESIGN §4.8): `keep_alive` is honoured, and an Ollama `options`
- * object is layered under the OpenAI fields. Errors use OpenAI's shape (http.c). */
+ * They share the scheduler with the native routes. As in Ollama, the OpenAI fields become
+ * the request's options layer, with temperature and top_p 1.0 when not given (spec G.63),
+ * over the model's parameters; an Ollama `options` object is not read (spec G.63: no
+ * num_ctx on /v1). Extension (DESIGN §4.8): `keep_alive` is honoured. Errors use OpenAI's
+ * shape (http.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,7 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
         {"top_p", SRV_F_NUM},           {"seed", SRV_F_INT},
         {"frequency_penalty", SRV_F_NUM}, {"presence_penalty", SRV_F_NUM},
         {"stop", SRV_F_STR_OR_STR_ARRAY}, {"user", SRV_F_STR},
-        {"options", SRV_F_OBJECT},      {"tools", SRV_F_ARRAY},
+        {"tools", SRV_F_ARRAY},
     };
     if (srv_json_check_fields(q->body, "request", fields, sizeof fields / sizeof fields[0],
                               &err) ||
@@ -111,8 +113,6 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
     srv_sched_model(q->m, *model, &q->p.model);
     q->p.has_keep_alive = ka_set;
     q->p.keep_alive_ns = ka;
-    q->p.sampler.temperature = 1.0f;
-    q->p.sampler.top_p = 1.0f;
     if (q->m->params_json) {
         q->model_params = json_loads(q->m->params_json, 0, NULL);
         if (q->model_params && !json_is_object(q->model_params)) {
@@ -120,9 +120,9 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
             q->model_params = NULL;
         }
     }
-    /* OpenAI fields become an options layer over the extension `options`. */
-    json_t *opts = json_object_get(q->body, "options");
-    json_t *layer = json_is_object(opts) ? json_deep_copy(opts) : json_object();
+    /* The OpenAI fields become the request's options layer; Ollama's /v1 defaults
+     * (temperature and top_p 1.0) are part of it, so they override the model's params. */
+    json_t *layer = json_pack("{s:f,s:f}", "temperature", 1.0, "top_p", 1.0);
     static const struct { const char *oai, *opt; } map[] = {
         {"temperature", "temperature"}, {"top_p", "top_p"}, {"seed", "seed"},
         {"frequency_penalty", "frequency_penalty"}, {"presence_penalty", "presence_penalty"},
@@ -133,7 +133,6 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
         json_t *x = json_object_get(q->body, map[i].oai);
         if (x && !json_is_null(x)) json_object_set(layer, map[i].opt, x);
     }
-    /* The defaults of /v1 (temperature 1, top_p 1) sit under the model's params. */
     int rc = srv_options_apply(q->model_params, layer, &q->p, &q->stops, &err);
     json_decref(layer);
     if (rc) {

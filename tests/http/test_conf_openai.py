@@ -138,6 +138,30 @@ def test_defaults_temperature_and_top_p_one():
     assert len(set(outs)) > 1, "seeds made no difference: the test proves nothing"
 
 
+def test_defaults_override_model_parameters_and_options_are_not_read():
+    # spec G.63: the /v1 defaults (temperature 1.0, top_p 1.0) are request options, so they
+    # win over the model's parameters (as in Ollama); an Ollama `options` object is not read
+    S.create("cold", ds.STORIES, parameters={"temperature": 0, "top_p": 0.5})
+    outs = []
+    for seed in (7, 8, 9):
+        for path, body in [("/v1/completions", {"prompt": "Once upon a time"}),
+                           ("/v1/chat/completions",
+                            {"messages": [{"role": "user", "content": "Once upon a time"}]})]:
+            o = S.post(path, dict(body, model="cold", max_tokens=12, seed=seed,
+                                  options={"temperature": 0, "num_predict": 1})).json()
+            u = o["usage"]
+            assert u["completion_tokens"] > 1, (path, o)
+            if path == "/v1/completions":
+                text = o["choices"][0]["text"]
+                n = S.post("/api/generate", {"model": "cold", "prompt": "Once upon a time",
+                                             "raw": True, "stream": False,
+                                             "options": {"seed": seed, "temperature": 1.0,
+                                                         "top_p": 1.0, "num_predict": 12}}).json()
+                assert text == n["response"], (seed, o, n)
+                outs.append(text)
+    assert len(set(outs)) > 1, "seeds made no difference: the model's temperature 0 won"
+
+
 def test_models_list_and_one():
     # spec G.63: {"object":"list","data":[{"id","object":"model","created","owned_by"}]}
     r = S.get("/v1/models")
