@@ -11,38 +11,7 @@
 
 #include "server/internal.h"
 
-// ---- shared request plumbing ----
-
-/* State of one native inference request while it is being built. */
-typedef struct nreq {
-    json_t *body;
-    json_t *model_params;    /* parsed params layer, or NULL */
-    store_model *m;
-    eng_tmpl *tmpl;
-    const char *const *fmt_stops;
-    sched_params p;
-    srv_stops stops;
-    core_buf prompt;
-    int32_t *ctx_tokens;
-    eng_msg *msgs;
-    char **owned;            /* strings made here (lower-cased roles) */
-    size_t n_owned;
-    bool ka_set;
-    int64_t ka_ns;
-} nreq;
-
-static void nreq_free(nreq *q)
-{
-    json_decref(q->body);
-    json_decref(q->model_params);
-    store_model_free(q->m);
-    eng_tmpl_free(q->tmpl);
-    core_buf_deinit(&q->prompt);
-    free(q->ctx_tokens);
-    free(q->msgs);
-    for (size_t i = 0; i < q->n_owned; i++) free(q->owned[i]);
-    free(q->owned);
-}
+// ---- shared request plumbing (the request itself is a srv_ireq, infer.c) ----
 
 /* Rejects what dwell cannot serve yet, rather than ignoring it. */
 static int check_unsupported(json_t *b, const char *model, core_err *err)
@@ -120,7 +89,7 @@ static int check_field_types(json_t *b, const char *where, core_err *err)
 
 /* Common front half: model, keep_alive, unsupported features, options. On failure it has
  * replied; returns false. */
-static bool nreq_begin(srv_req *r, nreq *q, const char *where, const char **model,
+static bool nreq_begin(srv_req *r, srv_ireq *q, const char *where, const char **model,
                        bool require_model, enum MHD_Result *res)
 {
     core_err err;
@@ -139,42 +108,29 @@ static bool nreq_begin(srv_req *r, nreq *q, const char *where, const char **mode
         *res = srv_reply_error(r, 400, "model is required");
         return false;
     }
-    unsigned status;
-    char msg[512];
-    if (srv_model_resolve(r, *model ? *model : "", &q->m, &status, msg, sizeof msg)) {
-        /* spec I.71: the embedding endpoints word an unknown model differently */
-        bool embed = !strcmp(where, "EmbedRequest") || !strcmp(where, "EmbeddingRequest");
-        if (embed && status == 404 && *model && **model)
-            snprintf(msg, sizeof msg, "model \"%s\" not found, try pulling it first", *model);
-        *res = srv_reply_error(r, status, "%s", msg);
-        return false;
-    }
-    sched_params_default(&q->p);
-    srv_sched_model(q->m, *model, &q->p.model);
-    q->p.has_keep_alive = q->ka_set;
-    q->p.keep_alive_ns = q->ka_ns;
+    json_t *opts = json_object_get(q->body, "options");
+    if (json_is_null(opts)) opts = NULL;
+    if (!srv_ireq_model(r, q, *model ? *model : "", opts, res)) return false;
     /* spec G.59: truncate false fails a prompt longer than the context instead of cutting
      * it (embed reads its own truncate) */
     json_t *tr = json_object_get(q->body, "truncate");
     if (json_is_boolean(tr)) q->p.truncate = json_is_true(tr);
-    if (q->m->params_json) {
-        q->model_params = json_loads(q->m->params_json, 0, NULL);
-        if (q->model_params && !json_is_object(q->model_params)) {
-            json_decref(q->model_params);
-            q->model_params = NULL;
-        }
-    }
-    json_t *opts = json_object_get(q->body, "options");
-    if (json_is_null(opts)) opts = NULL;
-    if (srv_options_apply(q->model_params, opts, &q->p, &q->stops, &err)) {
-        *res = srv_reply_err(r, &err);
-        return false;
-    }
     return true;
 }
 
+/* The one object that answers a load or unload: done, with done_reason; frees j. */
+static enum MHD_Result reply_done(srv_req *r, srv_job *j, const char *reason)
+{
+    sched_event ev = {0};
+    ev.type = SCHED_EV_DONE;
+    ev.done_reason = reason;
+    json_t *o = srv_native_obj(j, "", &ev);
+    srv_job_free(j);
+    return srv_reply_json(r, 200, o);
+}
+
 /* The load (empty prompt) and unload (empty prompt, keep_alive 0) forms of spec B. */
-static enum MHD_Result load_or_unload(srv_req *r, nreq *q, int kind, const char *model)
+static enum MHD_Result load_or_unload(srv_req *r, srv_ireq *q, int kind, const char *model)
 {
     srv_job *j = srv_job_new(r, kind, model);
     if (!j) return srv_reply_error(r, 500, "out of memory");
@@ -183,12 +139,7 @@ static enum MHD_Result load_or_unload(srv_req *r, nreq *q, int kind, const char 
         bool was = false;
         sched_unload(r->srv->sched, q->m->model_path, &was, NULL);
         if (was) CORE_INFO("unloading %s: requested (keep_alive 0)", q->m->display);
-        sched_event ev = {0};
-        ev.type = SCHED_EV_DONE;
-        ev.done_reason = "unload";
-        json_t *o = srv_native_obj(j, "", &ev);
-        srv_job_free(j);
-        return srv_reply_json(r, 200, o);
+        return reply_done(r, j, "unload");
     }
     q->p.kind = SCHED_LOAD;
     if (sched_submit(r->srv->sched, &q->p, &j->req, &err)) {
@@ -201,43 +152,12 @@ static enum MHD_Result load_or_unload(srv_req *r, nreq *q, int kind, const char 
         srv_job_free(j);
         return srv_reply_err(r, &e);
     }
-    sched_event ev = {0};
-    ev.type = SCHED_EV_DONE;
-    ev.done_reason = "load";
-    json_t *o = srv_native_obj(j, "", &ev);
-    srv_job_free(j);
-    return srv_reply_json(r, 200, o);
-}
-
-static enum MHD_Result submit(srv_req *r, nreq *q, int kind, const char *model, bool stream,
-                              bool want_context)
-{
-    if (q->stops.n == 0 && q->fmt_stops) {
-        for (size_t i = 0; q->fmt_stops[i] && q->stops.n < SRV_MAX_STOPS; i++)
-            q->stops.v[q->stops.n++] = q->fmt_stops[i];
-        q->p.stops = q->stops.v;
-        q->p.n_stops = q->stops.n;
-    }
-    q->p.kind = SCHED_GENERATE;
-    q->p.prompt = q->prompt.data ? q->prompt.data : "";
-    q->p.prompt_len = q->prompt.len;
-    q->p.want_context = want_context;
-    srv_job *j = srv_job_new(r, kind, model);
-    if (!j) return srv_reply_error(r, 500, "out of memory");
-    j->stream = stream;
-    j->want_context = want_context;
-    core_err err;
-    if (sched_submit(r->srv->sched, &q->p, &j->req, &err)) {
-        srv_job_free(j);
-        return srv_reply_err(r, &err);
-    }
-    CORE_DEBUG("%s: prompt of %zu bytes submitted", model, q->prompt.len);
-    return srv_job_respond(r, j);
+    return reply_done(r, j, "load");
 }
 
 // ---- /api/generate ----
 
-static int read_context(nreq *q, core_err *err)
+static int read_context(srv_ireq *q, core_err *err)
 {
     json_t *v = json_object_get(q->body, "context");
     if (!v || json_is_null(v)) return CORE_OK;
@@ -259,7 +179,7 @@ static int read_context(nreq *q, core_err *err)
     return CORE_OK;
 }
 
-static int generate_prompt(nreq *q, const char *prompt, const char *system,
+static int generate_prompt(srv_ireq *q, const char *prompt, const char *system,
                            const char *tmpl_override, const char *suffix, bool raw,
                            core_err *err)
 {
@@ -282,11 +202,8 @@ static int generate_prompt(nreq *q, const char *prompt, const char *system,
 enum MHD_Result srv_h_generate(srv_req *r)
 {
     enum MHD_Result res;
-    nreq q;
-    memset(&q, 0, sizeof q);
-    core_buf_init(&q.prompt);
-    q.body = srv_body_json(r, &res);
-    if (!q.body) return res;
+    srv_ireq q;
+    if (!srv_ireq_init(r, &q, &res)) return res;
     const char *model = NULL, *prompt = NULL, *system = NULL, *tmpl = NULL, *suffix = NULL;
     bool stream = true, raw = false;
     core_err err;
@@ -315,30 +232,17 @@ enum MHD_Result srv_h_generate(srv_req *r)
         res = srv_reply_err(r, &err);
         goto out;
     }
-    res = submit(r, &q, SRV_JOB_GENERATE, model, stream, !raw);
+    res = srv_ireq_submit(r, &q, SRV_JOB_GENERATE, model, stream, !raw, false);
 out:
-    nreq_free(&q);
+    srv_ireq_free(&q);
     return res;
 }
 
 // ---- /api/chat ----
 
-static char *own(nreq *q, char *s)
-{
-    if (!s) return NULL;
-    char **o = realloc(q->owned, (q->n_owned + 1) * sizeof *o);
-    if (!o) {
-        free(s);
-        return NULL;
-    }
-    q->owned = o;
-    q->owned[q->n_owned++] = s;
-    return s;
-}
-
 /* Reads messages (model's MESSAGE layer first, then the request's; the model's SYSTEM first
  * unless the first request message is a system message). */
-static int chat_messages(nreq *q, json_t *reqmsgs, json_t *modelmsgs, size_t *n_out,
+static int chat_messages(srv_ireq *q, json_t *reqmsgs, json_t *modelmsgs, size_t *n_out,
                          core_err *err)
 {
     size_t nr = json_is_array(reqmsgs) ? json_array_size(reqmsgs) : 0;
@@ -378,7 +282,7 @@ static int chat_messages(nreq *q, json_t *reqmsgs, json_t *modelmsgs, size_t *n_
                                     "dwell yet");
             if (!role || !*role)
                 return core_err_set(err, CORE_INVALID, "messages[%zu]: role is required", i);
-            char *lr = own(q, strdup(role));
+            char *lr = srv_ireq_own(q, strdup(role));
             if (!lr) return core_err_set(err, CORE_NOMEM, "out of memory");
             for (char *c = lr; *c; c++) *c = (char)tolower((unsigned char)*c);
             q->msgs[n++] = (eng_msg){lr, content ? content : ""};
@@ -391,11 +295,8 @@ static int chat_messages(nreq *q, json_t *reqmsgs, json_t *modelmsgs, size_t *n_
 enum MHD_Result srv_h_chat(srv_req *r)
 {
     enum MHD_Result res;
-    nreq q;
-    memset(&q, 0, sizeof q);
-    core_buf_init(&q.prompt);
-    q.body = srv_body_json(r, &res);
-    if (!q.body) return res;
+    srv_ireq q;
+    if (!srv_ireq_init(r, &q, &res)) return res;
     const char *model = NULL;
     bool stream = true;
     core_err err;
@@ -425,10 +326,10 @@ enum MHD_Result srv_h_chat(srv_req *r)
         res = srv_reply_err(r, &err);
         goto out;
     }
-    res = submit(r, &q, SRV_JOB_CHAT, model, stream, false);
+    res = srv_ireq_submit(r, &q, SRV_JOB_CHAT, model, stream, false, false);
 out:
     json_decref(modelmsgs);
-    nreq_free(&q);
+    srv_ireq_free(&q);
     return res;
 }
 
@@ -496,11 +397,8 @@ json_t *srv_embd_row(const float *v, size_t n, int64_t dims, bool renorm)
 static enum MHD_Result embed_common(srv_req *r, bool legacy)
 {
     enum MHD_Result res;
-    nreq q;
-    memset(&q, 0, sizeof q);
-    core_buf_init(&q.prompt);
-    q.body = srv_body_json(r, &res);
-    if (!q.body) return res;
+    srv_ireq q;
+    if (!srv_ireq_init(r, &q, &res)) return res;
     const char *W = legacy ? "EmbeddingRequest" : "EmbedRequest";
     const char *model = NULL;
     const char **inputs = NULL;
@@ -556,7 +454,7 @@ static enum MHD_Result embed_common(srv_req *r, bool legacy)
     res = srv_reply_json(r, 200, o);
 out:
     free(inputs);
-    nreq_free(&q);
+    srv_ireq_free(&q);
     return res;
 }
 

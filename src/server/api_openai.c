@@ -12,54 +12,12 @@
 
 #include "server/internal.h"
 
-typedef struct oreq {
-    json_t *body;
-    json_t *model_params;
-    store_model *m;
-    eng_tmpl *tmpl;
-    const char *const *fmt_stops;
-    sched_params p;
-    srv_stops stops;
-    core_buf prompt;
-    eng_msg *msgs;
-    core_buf parts;          /* joined text parts of array contents */
-    char **owned;
-    size_t n_owned;
-} oreq;
-
-static void oreq_free(oreq *q)
-{
-    json_decref(q->body);
-    json_decref(q->model_params);
-    store_model_free(q->m);
-    eng_tmpl_free(q->tmpl);
-    core_buf_deinit(&q->prompt);
-    core_buf_deinit(&q->parts);
-    free(q->msgs);
-    for (size_t i = 0; i < q->n_owned; i++) free(q->owned[i]);
-    free(q->owned);
-}
-
-static char *own(oreq *q, char *s)
-{
-    if (!s) return NULL;
-    char **o = realloc(q->owned, (q->n_owned + 1) * sizeof *o);
-    if (!o) {
-        free(s);
-        return NULL;
-    }
-    q->owned = o;
-    q->owned[q->n_owned++] = s;
-    return s;
-}
-
-/* Model, keep_alive, unsupported features and the sampling fields. Replies on failure. */
-static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result *res)
+/* Model, keep_alive, unsupported features and the sampling fields of a request (a srv_ireq,
+ * infer.c). Replies on failure. */
+static bool oreq_begin(srv_req *r, srv_ireq *q, const char **model, enum MHD_Result *res)
 {
     core_err err;
     core_err_clear(&err);
-    bool ka_set = false;
-    int64_t ka = 0;
     static const srv_field fields[] = {
         {"model", SRV_F_STR},           {"stream", SRV_F_BOOL},
         {"stream_options", SRV_F_OBJECT}, {"max_tokens", SRV_F_INT},
@@ -72,7 +30,7 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
     if (srv_json_check_fields(q->body, "request", fields, sizeof fields / sizeof fields[0],
                               &err) ||
         srv_json_str(q->body, "request", "model", model, &err) ||
-        srv_json_keep_alive(q->body, &ka_set, &ka, &err)) {
+        srv_json_keep_alive(q->body, &q->ka_set, &q->ka_ns, &err)) {
         *res = srv_reply_err(r, &err);
         return false;
     }
@@ -99,26 +57,9 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
         *res = srv_reply_error(r, 400, "logprobs and echo are not supported by dwell yet");
         return false;
     }
-    unsigned status;
-    char msg[512];
     if (!*model || !**model) {
         *res = srv_reply_error(r, 400, "model is required");
         return false;
-    }
-    if (srv_model_resolve(r, *model, &q->m, &status, msg, sizeof msg)) {
-        *res = srv_reply_error(r, status, "%s", msg);
-        return false;
-    }
-    sched_params_default(&q->p);
-    srv_sched_model(q->m, *model, &q->p.model);
-    q->p.has_keep_alive = ka_set;
-    q->p.keep_alive_ns = ka;
-    if (q->m->params_json) {
-        q->model_params = json_loads(q->m->params_json, 0, NULL);
-        if (q->model_params && !json_is_object(q->model_params)) {
-            json_decref(q->model_params);
-            q->model_params = NULL;
-        }
     }
     /* The OpenAI fields become the request's options layer; Ollama's /v1 defaults
      * (temperature and top_p 1.0) are part of it, so they override the model's params. */
@@ -133,17 +74,20 @@ static bool oreq_begin(srv_req *r, oreq *q, const char **model, enum MHD_Result 
         json_t *x = json_object_get(q->body, map[i].oai);
         if (x && !json_is_null(x)) json_object_set(layer, map[i].opt, x);
     }
-    int rc = srv_options_apply(q->model_params, layer, &q->p, &q->stops, &err);
+    bool ok = srv_ireq_model(r, q, *model, layer, res);
     json_decref(layer);
-    if (rc) {
-        *res = srv_reply_err(r, &err);
-        return false;
-    }
-    return true;
+    return ok;
+}
+
+/* stream_options.include_usage */
+static bool include_usage(const srv_ireq *q)
+{
+    return json_is_true(json_object_get(json_object_get(q->body, "stream_options"),
+                                        "include_usage"));
 }
 
 /* Text of a message content: a string or an array of {type:"text", text} parts. */
-static int content_text(oreq *q, json_t *c, const char **out, core_err *err)
+static int content_text(srv_ireq *q, json_t *c, const char **out, core_err *err)
 {
     if (!c || json_is_null(c)) {
         *out = "";
@@ -167,7 +111,7 @@ static int content_text(oreq *q, json_t *c, const char **out, core_err *err)
         const char *t = json_string_value(json_object_get(part, "text"));
         if (t) core_buf_append_str(&b, t);
     }
-    char *s = own(q, core_buf_steal(&b));
+    char *s = srv_ireq_own(q, core_buf_steal(&b));
     core_buf_deinit(&b);
     if (!s) return core_err_set(err, CORE_NOMEM, "out of memory");
     *out = s;
@@ -177,12 +121,8 @@ static int content_text(oreq *q, json_t *c, const char **out, core_err *err)
 enum MHD_Result srv_h_oai_chat(srv_req *r)
 {
     enum MHD_Result res;
-    oreq q;
-    memset(&q, 0, sizeof q);
-    core_buf_init(&q.prompt);
-    core_buf_init(&q.parts);
-    q.body = srv_body_json(r, &res);
-    if (!q.body) return res;
+    srv_ireq q;
+    if (!srv_ireq_init(r, &q, &res)) return res;
     const char *model = NULL;
     bool stream = false;
     core_err err;
@@ -232,43 +172,17 @@ enum MHD_Result srv_h_oai_chat(srv_req *r)
         res = srv_reply_err(r, &err);
         goto out;
     }
-    srv_job *j = srv_job_new(r, SRV_JOB_OAI_CHAT, model);
-    if (!j) {
-        res = srv_reply_error(r, 500, "out of memory");
-        goto out;
-    }
-    j->stream = stream;
-    json_t *so = json_object_get(q.body, "stream_options");
-    j->include_usage = json_is_true(json_object_get(so, "include_usage"));
-    if (q.stops.n == 0 && q.fmt_stops) {
-        for (size_t i = 0; q.fmt_stops[i] && q.stops.n < SRV_MAX_STOPS; i++)
-            q.stops.v[q.stops.n++] = q.fmt_stops[i];
-        q.p.stops = q.stops.v;
-        q.p.n_stops = q.stops.n;
-    }
-    q.p.kind = SCHED_GENERATE;
-    q.p.prompt = q.prompt.data ? q.prompt.data : "";
-    q.p.prompt_len = q.prompt.len;
-    if (sched_submit(r->srv->sched, &q.p, &j->req, &err)) {
-        srv_job_free(j);
-        res = srv_reply_err(r, &err);
-        goto out;
-    }
-    res = srv_job_respond(r, j);
+    res = srv_ireq_submit(r, &q, SRV_JOB_OAI_CHAT, model, stream, false, include_usage(&q));
 out:
-    oreq_free(&q);
+    srv_ireq_free(&q);
     return res;
 }
 
 enum MHD_Result srv_h_oai_completions(srv_req *r)
 {
     enum MHD_Result res;
-    oreq q;
-    memset(&q, 0, sizeof q);
-    core_buf_init(&q.prompt);
-    core_buf_init(&q.parts);
-    q.body = srv_body_json(r, &res);
-    if (!q.body) return res;
+    srv_ireq q;
+    if (!srv_ireq_init(r, &q, &res)) return res;
     const char *model = NULL, *prompt = NULL, *suffix = NULL;
     bool stream = false;
     core_err err;
@@ -306,25 +220,11 @@ enum MHD_Result srv_h_oai_completions(srv_req *r)
     } else {
         core_buf_append_str(&q.prompt, prompt); /* Ollama: /v1/completions is raw */
     }
-    srv_job *j = srv_job_new(r, SRV_JOB_OAI_COMPLETION, model);
-    if (!j) {
-        res = srv_reply_error(r, 500, "out of memory");
-        goto out;
-    }
-    j->stream = stream;
-    j->include_usage = json_is_true(json_object_get(json_object_get(q.body, "stream_options"),
-                                                    "include_usage"));
-    q.p.kind = SCHED_GENERATE;
-    q.p.prompt = q.prompt.data ? q.prompt.data : "";
-    q.p.prompt_len = q.prompt.len;
-    if (sched_submit(r->srv->sched, &q.p, &j->req, &err)) {
-        srv_job_free(j);
-        res = srv_reply_err(r, &err);
-        goto out;
-    }
-    res = srv_job_respond(r, j);
+    q.fmt_stops = NULL; /* the prompt is raw: the chat format's stops are not added */
+    res = srv_ireq_submit(r, &q, SRV_JOB_OAI_COMPLETION, model, stream, false,
+                          include_usage(&q));
 out:
-    oreq_free(&q);
+    srv_ireq_free(&q);
     return res;
 }
 
@@ -355,12 +255,8 @@ static char *base64_floats(const float *v, size_t n)
 enum MHD_Result srv_h_oai_embeddings(srv_req *r)
 {
     enum MHD_Result res;
-    oreq q;
-    memset(&q, 0, sizeof q);
-    core_buf_init(&q.prompt);
-    core_buf_init(&q.parts);
-    q.body = srv_body_json(r, &res);
-    if (!q.body) return res;
+    srv_ireq q;
+    if (!srv_ireq_init(r, &q, &res)) return res;
     const char *model = NULL, *enc = NULL;
     const char **inputs = NULL;
     size_t n = 0;
@@ -431,7 +327,7 @@ enum MHD_Result srv_h_oai_embeddings(srv_req *r)
                                            (json_int_t)toks));
 out:
     free(inputs);
-    oreq_free(&q);
+    srv_ireq_free(&q);
     return res;
 }
 

@@ -173,24 +173,18 @@ enum MHD_Result srv_h_show(srv_req *r)
     enum MHD_Result res;
     json_t *j = srv_body_json(r, &res);
     if (!j) return res;
-    const char *name = NULL, *legacy = NULL;
+    const char *name = NULL;
     bool verbose = false;
     core_err err;
     store_model *m = NULL;
-    if (srv_json_str(j, "ShowRequest", "model", &name, &err) ||
-        srv_json_str(j, "ShowRequest", "name", &legacy, &err) ||
-        srv_json_bool(j, "ShowRequest", "verbose", &verbose, &err)) {
+    store_name n;
+    if (srv_json_bool(j, "ShowRequest", "verbose", &verbose, &err)) {
         res = srv_reply_err(r, &err);
         goto out;
     }
-    if (!name || !*name) name = legacy;
-    if (!name || !*name) {
-        res = srv_reply_error(r, 400, "model is required");
-        goto out;
-    }
-    store_name n;
+    if (!srv_model_arg(r, j, "ShowRequest", &name, &res)) goto out;
     if (store_name_parse(&n, name, &err)) {
-        res = srv_reply_error(r, 400, "invalid model name \"%s\"", name);
+        res = srv_reply_err(r, &err); /* valid names parse: not reached */
         goto out;
     }
     if (!store_model_exists(r->srv->store, name)) {

@@ -462,27 +462,37 @@ enum MHD_Result srv_h_copy(srv_req *r)
     return res;
 }
 
+bool srv_model_arg(srv_req *r, json_t *j, const char *where, const char **name,
+                   enum MHD_Result *res)
+{
+    const char *legacy = NULL;
+    core_err err;
+    *name = NULL;
+    if (srv_json_str(j, where, "model", name, &err) ||
+        srv_json_str(j, where, "name", &legacy, &err)) {
+        *res = srv_reply_err(r, &err);
+        return false;
+    }
+    if (!*name || !**name) *name = legacy;
+    if (!*name || !**name) {
+        *res = srv_reply_error(r, 400, "model is required");
+        return false;
+    }
+    if (!store_name_valid(*name)) {
+        *res = srv_reply_error(r, 400, "invalid model name \"%s\"", *name);
+        return false;
+    }
+    return true;
+}
+
 enum MHD_Result srv_h_delete(srv_req *r)
 {
     enum MHD_Result res;
     json_t *j = srv_body_json(r, &res);
     if (!j) return res;
-    const char *name = NULL, *legacy = NULL;
+    const char *name = NULL;
     core_err err;
-    if (srv_json_str(j, "DeleteRequest", "model", &name, &err) ||
-        srv_json_str(j, "DeleteRequest", "name", &legacy, &err)) {
-        res = srv_reply_err(r, &err);
-        goto out;
-    }
-    if (!name || !*name) name = legacy;
-    if (!name || !*name) {
-        res = srv_reply_error(r, 400, "model is required");
-        goto out;
-    }
-    if (!store_name_valid(name)) {
-        res = srv_reply_error(r, 400, "invalid model name \"%s\"", name);
-        goto out;
-    }
+    if (!srv_model_arg(r, j, "DeleteRequest", &name, &res)) goto out;
     /* DESIGN §4.7: delete also unloads. A model whose blobs are damaged cannot be resident
      * under its path anyway, so a failed resolve only skips the unload. */
     store_model *m = NULL;

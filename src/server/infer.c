@@ -43,6 +43,8 @@ int srv_model_resolve(srv_req *r, const char *name, store_model **out, unsigned 
     if (!store_model_exists(r->srv->store, name)) {
         *status = 404;
         if (r->oai) snprintf(msg, cap, "model \"%s\" not found", name);
+        else if (!strncmp(r->path, "/api/embed", 10)) /* embed and embeddings */
+            snprintf(msg, cap, "model \"%s\" not found, try pulling it first", name);
         else snprintf(msg, cap, "model '%s' not found", name);
         return CORE_NOTFOUND;
     }
@@ -78,6 +80,100 @@ void srv_sched_model(const store_model *m, const char *as_sent, sched_model *out
     out->name = m->display;
     out->path = m->model_path;
     out->digest = m->digest;
+}
+
+// ---- building a request ----
+
+bool srv_ireq_init(srv_req *r, srv_ireq *q, enum MHD_Result *res)
+{
+    memset(q, 0, sizeof *q);
+    core_buf_init(&q->prompt);
+    q->body = srv_body_json(r, res);
+    if (q->body) return true;
+    srv_ireq_free(q);
+    return false;
+}
+
+void srv_ireq_free(srv_ireq *q)
+{
+    json_decref(q->body);
+    json_decref(q->model_params);
+    store_model_free(q->m);
+    eng_tmpl_free(q->tmpl);
+    core_buf_deinit(&q->prompt);
+    free(q->ctx_tokens);
+    free(q->msgs);
+    for (size_t i = 0; i < q->n_owned; i++) free(q->owned[i]);
+    free(q->owned);
+}
+
+char *srv_ireq_own(srv_ireq *q, char *s)
+{
+    if (!s) return NULL;
+    char **o = realloc(q->owned, (q->n_owned + 1) * sizeof *o);
+    if (!o) {
+        free(s);
+        return NULL;
+    }
+    q->owned = o;
+    q->owned[q->n_owned++] = s;
+    return s;
+}
+
+bool srv_ireq_model(srv_req *r, srv_ireq *q, const char *model, json_t *opts,
+                    enum MHD_Result *res)
+{
+    unsigned status;
+    char msg[512];
+    if (srv_model_resolve(r, model, &q->m, &status, msg, sizeof msg)) {
+        *res = srv_reply_error(r, status, "%s", msg);
+        return false;
+    }
+    sched_params_default(&q->p);
+    srv_sched_model(q->m, model, &q->p.model);
+    q->p.has_keep_alive = q->ka_set;
+    q->p.keep_alive_ns = q->ka_ns;
+    if (q->m->params_json) {
+        q->model_params = json_loads(q->m->params_json, 0, NULL);
+        if (q->model_params && !json_is_object(q->model_params)) {
+            json_decref(q->model_params);
+            q->model_params = NULL;
+        }
+    }
+    core_err err;
+    core_err_clear(&err);
+    if (srv_options_apply(q->model_params, opts, &q->p, &q->stops, &err)) {
+        *res = srv_reply_err(r, &err);
+        return false;
+    }
+    return true;
+}
+
+enum MHD_Result srv_ireq_submit(srv_req *r, srv_ireq *q, int kind, const char *model,
+                                bool stream, bool want_context, bool include_usage)
+{
+    if (q->stops.n == 0 && q->fmt_stops) {
+        for (size_t i = 0; q->fmt_stops[i] && q->stops.n < SRV_MAX_STOPS; i++)
+            q->stops.v[q->stops.n++] = q->fmt_stops[i];
+        q->p.stops = q->stops.v;
+        q->p.n_stops = q->stops.n;
+    }
+    q->p.kind = SCHED_GENERATE;
+    q->p.prompt = q->prompt.data ? q->prompt.data : "";
+    q->p.prompt_len = q->prompt.len;
+    q->p.want_context = want_context;
+    srv_job *j = srv_job_new(r, kind, model);
+    if (!j) return srv_reply_error(r, 500, "out of memory");
+    j->stream = stream;
+    j->want_context = want_context;
+    j->include_usage = include_usage;
+    core_err err;
+    if (sched_submit(r->srv->sched, &q->p, &j->req, &err)) {
+        srv_job_free(j);
+        return srv_reply_err(r, &err);
+    }
+    CORE_DEBUG("%s: prompt of %zu bytes submitted", model, q->prompt.len);
+    return srv_job_respond(r, j);
 }
 
 // ---- templates ----

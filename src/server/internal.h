@@ -197,6 +197,10 @@ int srv_options_apply(json_t *model_params, json_t *req_opts, sched_params *p, s
 
 /* The `details` object of tags, show and ps (api_store.c). */
 json_t *srv_details_json(const store_details *d);
+/* The model a store request names (api_store.c): `model`, else the legacy `name`; required
+ * (400 "model is required") and a valid name (400). False when it has replied. */
+bool srv_model_arg(srv_req *r, json_t *j, const char *where, const char **name,
+                   enum MHD_Result *res);
 
 // ---- inference jobs (infer.c) ----
 
@@ -220,10 +224,46 @@ typedef struct srv_job {
 } srv_job;
 
 bool srv_conn_gone(struct MHD_Connection *c);
-/* Resolves a model for an inference endpoint: status and msg say what to answer on error. */
+/* Resolves a model for an inference endpoint: status and msg say what to answer on error
+ * (an unknown model is worded per route, spec I.71). */
 int srv_model_resolve(srv_req *r, const char *name, store_model **out, unsigned *status,
                       char *msg, size_t cap);
 void srv_sched_model(const store_model *m, const char *as_sent, sched_model *out);
+
+/* One inference request while its handler builds it (native and /v1 alike). */
+typedef struct srv_ireq {
+    json_t *body;
+    json_t *model_params;    /* the model's params layer, or NULL */
+    store_model *m;
+    eng_tmpl *tmpl;
+    const char *const *fmt_stops; /* the chat format's stops (no template layer), or NULL */
+    sched_params p;
+    srv_stops stops;
+    core_buf prompt;
+    int32_t *ctx_tokens;
+    eng_msg *msgs;
+    char **owned;            /* strings made here (lower-cased roles, joined parts) */
+    size_t n_owned;
+    bool ka_set;             /* the request's keep_alive */
+    int64_t ka_ns;
+} srv_ireq;
+
+/* Zeroes q and reads the body as a JSON object; false when it has replied (400), and then
+ * q needs no srv_ireq_free. */
+bool srv_ireq_init(srv_req *r, srv_ireq *q, enum MHD_Result *res);
+void srv_ireq_free(srv_ireq *q);
+/* Keeps s (malloc'd, may be NULL) until q is freed; NULL when s is NULL or memory ran out
+ * (s is freed then). */
+char *srv_ireq_own(srv_ireq *q, char *s);
+/* Resolves model (the name as sent), then fills q->p: defaults, the model, the request's
+ * keep_alive (q->ka_*), and the options layered over the model's params (opts: the
+ * request's options object, or NULL). False when it has replied. */
+bool srv_ireq_model(srv_req *r, srv_ireq *q, const char *model, json_t *opts,
+                    enum MHD_Result *res);
+/* Submits q->prompt for generation and answers (stream or one object). Without stop
+ * strings from the options, the chat format's (q->fmt_stops) are used. */
+enum MHD_Result srv_ireq_submit(srv_req *r, srv_ireq *q, int kind, const char *model,
+                                bool stream, bool want_context, bool include_usage);
 /* The template for m: override, else its template layer, else dwell's chat format matching
  * the GGUF's Jinja template (its stop strings in *fmt_stops). */
 int srv_template_for(const store_model *m, const char *override, eng_tmpl **out,
