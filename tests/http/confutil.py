@@ -131,8 +131,8 @@ class RawClient:
     def __init__(self, s, path, body):
         data = json.dumps(body).encode()
         self.sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
-        self.sock.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: "
-                          b"application/json\r\nContent-Length: %d\r\n\r\n"
+        self.sock.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
                           % (path.encode(), len(data)) + data)
 
     def read_all(self, timeout=60):

@@ -124,7 +124,8 @@ def test_load_timeout_parsing():
 def test_context_length_default_and_env():
     # DESIGN §4 / spec C.32: default num_ctx 4096, OLLAMA_CONTEXT_LENGTH sets it
     for env, want in [({}, 4096), ({"OLLAMA_CONTEXT_LENGTH": "1000"}, 1000),
-                      ({"OLLAMA_CONTEXT_LENGTH": " 2048 "}, 2048)]:
+                      ({"OLLAMA_CONTEXT_LENGTH": " 2048 "}, 2048),
+                      ({"OLLAMA_CONTEXT_LENGTH": "0"}, 4096)]:  # 0 = automatic (CPU: 4096)
         with ds.Server(env=env) as s:
             s.create("m", SLOW)  # trained context 8192
             s.generate("m", options={"num_predict": 1})

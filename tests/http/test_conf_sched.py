@@ -125,13 +125,13 @@ def test_reload_waits_for_in_flight():
     with ds.Server() as s:
         s.create("slow", SLOW)
         ok(s.generate("slow", options={"num_predict": 1, "num_ctx": 512}))
-        st = cu.Stream(s, "slow", n=120, body={"model": "slow", "prompt": "Once upon",
-                                               "options": {"num_predict": 120,
+        st = cu.Stream(s, "slow", n=300, body={"model": "slow", "prompt": "Once upon a time",
+                                               "options": {"num_predict": 300, "temperature": 0,
                                                            "num_ctx": 512}}).wait_first()
         t0 = time.time()
         o = ok(s.generate("slow", options={"num_predict": 2, "num_ctx": 1024}))
         st.join()
-        assert st.status == 200 and st.done() and st.lines[-1]["eval_count"] == 120, \
+        assert st.status == 200 and st.done() and st.lines[-1]["eval_count"] == 300, \
             st.lines[-1:]
         assert st.t_end <= time.time() and o["load_duration"] > 0.2e9, (o, time.time() - t0)
         assert entry(s, "slow:latest")["context_length"] == 1024 and loads(s) == 2, s.ps()
@@ -147,7 +147,7 @@ def test_pending_request_of_departed_client_is_dropped():
         s.create("slow", SLOW)
         s.create("other", ds.STORIES)
         ok(s.generate("slow", options={"num_predict": 1}))
-        st = cu.Stream(s, "slow", n=150).wait_first()
+        st = cu.Stream(s, "slow", n=300).wait_first()
         rc = cu.RawClient(s, "/api/generate", {"model": "other", "prompt": "x",
                                                "options": {"num_predict": 1}})
         s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, timeout=10,
@@ -186,7 +186,7 @@ def test_load_continues_while_anyone_waits():
         s.create("slow", SLOW)
         s.create("other", ds.STORIES)
         ok(s.generate("slow", options={"num_predict": 1}))
-        st = cu.Stream(s, "slow", n=150).wait_first()
+        st = cu.Stream(s, "slow", n=300).wait_first()
         quitter = cu.RawClient(s, "/api/generate", {"model": "other", "prompt": "x",
                                                     "options": {"num_predict": 1}})
         s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, timeout=10,
@@ -356,12 +356,35 @@ def test_busy_victim_finishes_first():
         s.create("slow", SLOW)
         s.create("b", ds.STORIES)
         ok(s.generate("slow", options={"num_predict": 1}))
-        st = cu.Stream(s, "slow", n=120).wait_first()
+        st = cu.Stream(s, "slow", n=300).wait_first()
         o = ok(s.generate("b", options=GREEDY))
         st.join()
-        assert st.status == 200 and st.lines[-1]["eval_count"] == 120, st.lines[-1:]
+        assert st.status == 200 and st.lines[-1]["eval_count"] == 300, st.lines[-1:]
         assert o["load_duration"] > 0.2e9, o  # it waited for the victim
         assert s.ps_names() == ["b:latest"], s.ps()
+
+
+def test_every_residency_change_is_logged_and_counted():
+    # DESIGN §2: every load, unload, eviction and expiry is logged with its reason and counted
+    with ds.Server(env={"OLLAMA_MAX_LOADED_MODELS": "1"}) as s:
+        s.create("a", ds.STORIES)
+        s.create("b", ds.TINY)
+        ok(s.generate("a", keep_alive="300ms", options=GREEDY))
+        s.wait_for(lambda: not s.ps(), timeout=10, what="expiry")
+        ok(s.generate("a", options=GREEDY))
+        ok(s.generate("b", options=GREEDY))          # evicts a
+        ok(s.generate("b", keep_alive=0, options=GREEDY))
+        s.wait_for(lambda: not s.ps(), timeout=10, what="keep_alive 0")
+        ok(s.generate("a", options=GREEDY))
+        ok(s.post("/api/generate", {"model": "a", "keep_alive": 0}))
+        s.wait_for(lambda: not s.ps(), timeout=10, what="explicit unload")
+        st = cu.stats(s)["server"]
+        assert (st["loads"], st["unloads"], st["evictions"], st["expiries"]) == (4, 4, 1, 1), st
+        log = s.log()
+        for reason in ("reason expired", "reason evicted", "reason keep_alive 0",
+                       "reason requested"):
+            assert reason in log, (reason, log[-3000:])
+        assert log.count("sched: loaded ") == 4, log[-3000:]
 
 
 # spec E.44, E.48, E.50 (GPU fit, VRAM recovery, multi-GPU placement) are not applicable to
@@ -397,7 +420,7 @@ def test_waiters_are_served_in_arrival_order():
         s.create("b", ds.STORIES)
         s.create("c", ds.TINY)
         ok(s.generate("slow", options={"num_predict": 1}))
-        a = cu.Stream(s, "slow", n=40).wait_first()
+        a = cu.Stream(s, "slow", n=300).wait_first()
         wb = cu.Stream(s, "b", n=2)
         s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, what="b waiting")
         wc = cu.Stream(s, "c", n=2)
@@ -411,7 +434,7 @@ def test_waiters_are_served_in_arrival_order():
     with ds.Server() as s:
         s.create("slow", SLOW)
         ok(s.generate("slow", options={"num_predict": 1}))
-        a = cu.Stream(s, "slow", n=40).wait_first()
+        a = cu.Stream(s, "slow", n=300).wait_first()
         order = []
         streams = []
         for i in range(3):
@@ -435,7 +458,7 @@ def test_queue_bounds_load_waits_too():
         s.create("b", ds.STORIES)
         s.create("c", ds.TINY)
         ok(s.generate("slow", options={"num_predict": 1}))
-        st = cu.Stream(s, "slow", n=150).wait_first()   # holds the model and its slot
+        st = cu.Stream(s, "slow", n=300).wait_first()   # holds the model and its slot
         wb = cu.Stream(s, "b", n=2)                      # waits for a load: queue 1
         s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, timeout=10,
                    what="a waiting request")
@@ -464,8 +487,8 @@ def test_different_models_run_at_the_same_time():
         s.create("y", SLOW2)
         ok(s.generate("x", options={"num_predict": 1}))
         ok(s.generate("y", options={"num_predict": 1}))
-        a = cu.Stream(s, "x", n=80)
-        b = cu.Stream(s, "y", n=80)
+        a = cu.Stream(s, "x", n=400)
+        b = cu.Stream(s, "y", n=400)
         a.join()
         b.join()
         assert a.status == 200 and b.status == 200
@@ -496,6 +519,7 @@ def main():
             test_no_count_cap_by_default, test_larger_than_budget_fails_at_once,
             test_lru_eviction_not_shortest_keep_alive, test_pinned_never_evicted_503_names_them,
             test_budget_evicts_as_many_as_needed, test_busy_victim_finishes_first,
+            test_every_residency_change_is_logged_and_counted,
             test_one_slot_by_default_and_0_is_1, test_waiters_are_served_in_arrival_order,
             test_queue_bounds_load_waits_too,
             test_default_queue_is_512, test_different_models_run_at_the_same_time])
