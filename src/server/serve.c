@@ -136,7 +136,13 @@ static void shutdown_server(srv_server *s)
                   atomic_load(&s->active), SRV_DRAIN_SECONDS);
     atomic_store(&s->force_stop, true);
     srv_http_stop(s);
-    int n = sched_unload_all(s->sched);
+    /* sched_free unloads every model itself, logged with reason "shutdown" (spec D.39). */
+    int n = 0;
+    sched_snap snap;
+    if (sched_snapshot(s->sched, &snap, NULL) == CORE_OK) {
+        n = (int)snap.n_models;
+        sched_snap_deinit(&snap);
+    }
     sched_free(s->sched);
     s->sched = NULL;
     CORE_INFO("shutdown: %d models unloaded, bye", n);

@@ -448,7 +448,8 @@ def test_sigterm_unloads_everything_and_nothing_persists():
         rc = s.stop(signal.SIGTERM)
         assert rc == 0, (rc, s.log()[-2000:])
         log = s.log()
-        assert "unloaded a:latest" in log and "unloaded b:latest" in log, log[-3000:]
+        assert "unloaded a:latest: reason shutdown" in log, log[-3000:]
+        assert "unloaded b:latest: reason shutdown" in log, log[-3000:]
         s.start()
         assert s.ps() == [], s.ps()
         assert cu.stats(s)["server"]["loads"] == 0
