@@ -357,11 +357,21 @@ def test_busy_victim_finishes_first():
         s.create("b", ds.STORIES)
         ok(s.generate("slow", options={"num_predict": 1}))
         st = cu.Stream(s, "slow", n=300).wait_first()
+        late = []
+
+        def late_request():  # arrives while slow drains: served later, not refused
+            s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, what="b waiting")
+            late.append(s.generate("slow", options={"num_predict": 2, "temperature": 0}))
+        th = threading.Thread(target=late_request)
+        th.start()
         o = ok(s.generate("b", options=GREEDY))
         st.join()
         assert st.status == 200 and st.lines[-1]["eval_count"] == 300, st.lines[-1:]
         assert o["load_duration"] > 0.2e9, o  # it waited for the victim
-        assert s.ps_names() == ["b:latest"], s.ps()
+        th.join(120)
+        assert late and late[0].status == 200, late
+        assert s.ps_names() == ["slow:latest"], s.ps()
+        assert cu.stats(s)["server"]["evictions"] == 2, cu.stats(s)["server"]
 
 
 def test_every_residency_change_is_logged_and_counted():
