@@ -305,6 +305,45 @@ def test_budget_follows_fake_cgroup_v2_and_v1(tmp):
             assert got == (want, source), (version, value, extra, got, want, source)
 
 
+def self_cgroup(version):
+    """This process's cgroup path for v2 ("0::/x") or v1's memory controller, or None."""
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            parts = line.rstrip("\n").split(":", 2)
+            if len(parts) != 3:
+                continue
+            if version == 2 and parts[0] == "0" and parts[1] == "":
+                return parts[2]
+            if version == 1 and "memory" in parts[1].split(","):
+                return parts[2]
+    return None
+
+
+def test_nested_cgroup_smallest_limit_wins(tmp):
+    # DESIGN §2 / docs/residency.md: the smallest limit on the path from the process's own
+    # cgroup up to the root counts (a limit on a parent slice too). Needs a non-root cgroup.
+    ran = 0
+    for version, base, fname in ((2, "", "memory.max"), (1, "memory", "memory.limit_in_bytes")):
+        own = self_cgroup(version)
+        if not own or own.strip("/") == "":
+            continue
+        for own_limit, root_limit in ((1536 * MiB, 3 * GiB), (3 * GiB, 1536 * MiB)):
+            root = tempfile.mkdtemp(prefix="cgn%d-" % version, dir=tmp)
+            d = os.path.join(root, base, own.strip("/"))
+            os.makedirs(d)
+            with open(os.path.join(d, fname), "w") as f:
+                f.write("%d\n" % own_limit)
+            with open(os.path.join(root, base, fname), "w") as f:
+                f.write("%d\n" % root_limit)
+            with ds.Server(env={"DWELL_CGROUP_ROOT": root,
+                                "DWELL_MEMORY_RESERVE": "512MiB"}) as s:
+                want = min(own_limit, root_limit) - 512 * MiB
+                assert budget(s) == (want, "cgroup v%d" % version), (version, own, budget(s))
+            ran += 1
+    if not ran:
+        print("this process is in the root cgroup: nested limits not exercised")
+
+
 def test_cgroup_budget_is_enforced(tmp):
     # the budget from a fake cgroup limit really admits and refuses models
     root = fake_cgroup(tmp, 2, str(60 * MiB))
@@ -333,6 +372,9 @@ def main():
 
         def test_budget_from_cgroup_is_enforced():
             test_cgroup_budget_is_enforced(tmp)
+
+        def test_budget_from_nested_cgroups():
+            test_nested_cgroup_smallest_limit_wins(tmp)
         ds.main([test_keep_alive_env_bare_number_is_minutes,
                  test_keep_alive_env_default_negative_and_zero,
                  test_invalid_values_refuse_to_start, test_counts_and_queue_settings,
@@ -341,7 +383,8 @@ def main():
                  test_models_default_is_home_ollama_models,
                  test_debug_levels, test_origins_env_adds_to_builtin_list,
                  test_removed_and_gpu_variables_are_ignored, test_memory_budget_sizes,
-                 test_budget_follows_fake_cgroup, test_budget_from_cgroup_is_enforced])
+                 test_budget_follows_fake_cgroup, test_budget_from_cgroup_is_enforced,
+                 test_budget_from_nested_cgroups])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
