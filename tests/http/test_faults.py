@@ -39,8 +39,12 @@ def test_client_gone_mid_stream():
         sock.sendall(b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         got = b""
+        deadline = time.time() + 30
         while got.count(b"\n") < 12:
-            got += sock.recv(4096)
+            assert time.time() < deadline, got
+            chunk = sock.recv(4096)
+            assert chunk, "the server closed the stream early: %r" % got
+            got += chunk
         sock.close()
         t0 = time.time()
 
