@@ -10,7 +10,7 @@ cli_flag *cli_flag_get(cli_cmd *cmd, const char *name)
 {
     for (size_t i = 0; i < cmd->n_flags; i++)
         if (strcmp(cmd->flags[i].name, name) == 0) return &cmd->flags[i];
-    CORE_ASSERT(!"unknown flag name");
+    core_assert_fail("unknown flag name", __FILE__, __LINE__); /* a programmer error */
 }
 
 void cli_cmd_help(const cli_cmd *cmd, FILE *f)
