@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds a normal (-Werror) and an
-# ASan+UBSan configuration, runs every test in both, then each fuzz target for a while.
+# ASan+UBSan configuration, runs every test in both, runs the concurrency tests under
+# ThreadSanitizer, then each fuzz target for a while.
 #   DWELL_FUZZ_SECONDS  seconds per fuzz target (default 60; 0 skips fuzzing)
 #   DWELL_JOBS          parallel build and test jobs (default: number of cores)
 set -euo pipefail
@@ -25,6 +26,17 @@ run_suite() { # name, cmake args...
 }
 run_suite build -DDWELL_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite build-asan -DDWELL_WERROR=ON -DDWELL_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+
+# ThreadSanitizer over the concurrency tests (scheduler, store threads, the compute pool).
+tsan_tests='unit/test_sched|unit/test_store_threads|kernels/test_kern_pool'
+echo "== build build-tsan"
+cmake -S . -B build-tsan -DDWELL_SHARED="$shared" -DDWELL_WERROR=ON -DDWELL_TSAN=ON \
+  -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-tsan -j "$jobs" --target test_sched_logic test_sched_engine \
+  test_sched_obs test_store_threads test_kern_pool >/dev/null
+echo "== test build-tsan ($tsan_tests)"
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan -j "$jobs" --output-on-failure \
+  -R "$tsan_tests" || status=1
 
 if [[ "$fuzz_seconds" != 0 ]] && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
   echo "== fuzz ($fuzz_seconds s per target)"
