@@ -87,6 +87,25 @@ static json_t *model_info(const char *path, bool verbose, json_t **tensors)
     return info;
 }
 
+/* A parameter value as Go's fmt prints it (Ollama formats them with %#v for the
+ * `parameters` text and %v for the Modelfile): integers as they are, floats in their
+ * shortest form that reads back the same (0.7, not 0.69999999999999996; 0, not 0.0),
+ * strings quoted when `quote` (%#v) and bare otherwise. Returns malloc'ed text or NULL. */
+static char *param_value_text(const json_t *e, bool quote)
+{
+    if (json_is_real(e)) {
+        double d = json_real_value(e);
+        char b[40];
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(b, sizeof b, "%.*g", prec, d);
+            if (strtod(b, NULL) == d) break;
+        }
+        return strdup(b);
+    }
+    if (json_is_string(e) && !quote) return strdup(json_string_value(e));
+    return json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
+}
+
 /* "key value" lines, the key left-justified to 30 columns; stop repeats per value. */
 static void params_text(json_t *params, core_buf *out, core_buf *mf)
 {
@@ -96,14 +115,16 @@ static void params_text(json_t *params, core_buf *out, core_buf *mf)
         size_t n = json_is_array(v) ? json_array_size(v) : 1;
         for (size_t i = 0; i < n; i++) {
             json_t *e = json_is_array(v) ? json_array_get(v, i) : v;
-            char *s = json_is_string(e) ? strdup(json_string_value(e))
-                                        : json_dumps(e, JSON_ENCODE_ANY | JSON_COMPACT);
-            if (!s) continue;
-            if (out->len) core_buf_append_str(out, "\n");
-            core_buf_printf(out, "%-30s %s", k, s);
-            if (json_is_string(e)) core_buf_printf(mf, "PARAMETER %s \"%s\"\n", k, s);
-            else core_buf_printf(mf, "PARAMETER %s %s\n", k, s);
-            free(s);
+            char *shown = param_value_text(e, true);
+            char *bare = param_value_text(e, false);
+            if (shown && bare) {
+                if (out->len) core_buf_append_str(out, "\n");
+                core_buf_printf(out, "%-30s %s", k, shown);
+                if (json_is_string(e)) core_buf_printf(mf, "PARAMETER %s \"%s\"\n", k, bare);
+                else core_buf_printf(mf, "PARAMETER %s %s\n", k, bare);
+            }
+            free(shown);
+            free(bare);
         }
     }
 }

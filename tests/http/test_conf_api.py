@@ -195,6 +195,23 @@ def test_show_capabilities_insert():
     assert "completion" in sh["capabilities"] and "insert" in sh["capabilities"], sh
 
 
+def test_show_parameters_printed_as_go_prints_them():
+    # spec G.58 (Ollama formats each value with Go's %#v): a float is its shortest form
+    # (0.7, not 0.69999999999999996; 0, not 0.0), a string is quoted; the Modelfile's
+    # PARAMETER lines read back to the same values
+    S.create("goparams", ds.STORIES, parameters={"temperature": 0.7, "top_p": 0.9,
+                                                 "repeat_penalty": 1.1, "min_p": 0,
+                                                 "num_ctx": 256, "stop": ["<end>"]})
+    sh = S.post("/api/show", {"model": "goparams"}).json()
+    got = {l[:30].rstrip(): l[31:] for l in sh["parameters"].split("\n")}
+    assert got == {"temperature": "0.7", "top_p": "0.9", "repeat_penalty": "1.1",
+                   "min_p": "0", "num_ctx": "256", "stop": '"<end>"'}, sh["parameters"]
+    mf = sh["modelfile"]
+    for line in ("PARAMETER temperature 0.7\n", "PARAMETER repeat_penalty 1.1\n",
+                 "PARAMETER min_p 0\n", 'PARAMETER stop "<end>"\n'):
+        assert line in mf, (line, mf)
+
+
 def test_show_errors():
     # spec G.58: no model 400, unknown model 404 with the normalised name
     r = S.post("/api/show", {})
@@ -541,7 +558,8 @@ def main():
                  test_ps_entry_fields, test_ps_namespaced_display_name,
                  test_ps_sorted_by_expires_at_descending, test_tags_fields_and_digest,
                  test_tags_newest_first_and_never_loads, test_show_fields,
-                 test_show_capabilities_insert, test_show_errors,
+                 test_show_capabilities_insert, test_show_parameters_printed_as_go_prints_them,
+                 test_show_errors,
                  test_generate_suffix_renders_through_template, test_generate_raw_conflicts_400,
                  test_generate_top_logprobs_range, test_generate_uses_model_template_and_system,
                  test_chat_legacy_template_turns, test_chat_roles_lowercased_and_merged,
