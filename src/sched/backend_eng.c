@@ -326,6 +326,9 @@ static void be_end(sched_inst *in, sched_slot *sl)
 {
     (void)in;
     eslot *es = sl->state;
+    /* A generation cancelled mid-way (client gone, Ctrl-C) still counts the tokens it made
+     * (the model's tokens_generated in /api/stats); a finished one already set this. */
+    if (sl->req && sl->req->kind != SCHED_EMBED) sl->req->fin.eval_count = es->n_gen;
     eng_sampler_free(es->smp);
     es->smp = NULL;
     eng_stop_free(es->stop);

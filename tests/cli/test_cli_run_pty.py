@@ -71,11 +71,19 @@ def test_set_verbose_prints_timings():
         assert p.wait() == 0
 
 
+def generated(s):
+    """Tokens the server has generated for story:latest so far (GET /api/stats)."""
+    r = s.get("/api/stats")
+    assert r.status == 200, r
+    return sum(m["tokens_generated"] for m in r.json()["models"] if m["name"] == "story:latest")
+
+
 def test_ctrl_c_stops_the_answer_not_the_session():
     s = server()
     with session() as p:
         p.line("/set parameter num_predict 4000")
         p.expect(r"Set parameter 'num_predict' to '4000'\s*\n>>> ", 10)
+        before = generated(s)
         p.line("Once upon a time")
         p.expect(r"Once upon a time\r?\n", 10)  # the echo of the typed line
         p.expect(r"\w+ \w+ \w+ \w+", 60)  # the answer is streaming
@@ -83,9 +91,13 @@ def test_ctrl_c_stops_the_answer_not_the_session():
         p.send("\x03")
         p.expect(r"\n>>> ", 10)
         assert time.time() - t0 < 5
-        # The server stopped generating: nothing is in flight any more.
+        # The server stopped generating: nothing is in flight any more, and the answer was
+        # cut short (greedy stories260K never ends by itself before its 2048-token context
+        # is full, so a Ctrl-C that did nothing would show about 2000 tokens here).
         s.wait_for(lambda: all(m.get("in_flight", 0) == 0 for m in s.ps()), timeout=5,
                    what="the generation to be cancelled")
+        n = generated(s) - before
+        assert 0 < n < 1000, "tokens generated for the interrupted answer: %d" % n
         # The session goes on.
         p.line("/set parameter num_predict 12")
         p.expect(r"\n>>> ", 10)
