@@ -36,7 +36,7 @@ typedef struct ctx_dims {
 /* Offsets of every buffer in the region; sizes in bytes. */
 typedef struct ctx_layout {
     size_t k_cache, v_cache, seq_len, x, xb, xb2, q, k, v, att, hb, hb2, scores, pos, out_row,
-        logits, embd, rope_theta;
+        logits, embd, rope_theta, act_q;
     size_t total;
 } ctx_layout;
 
@@ -49,6 +49,15 @@ static bool add_buf(size_t *off, size_t *slot, size_t n, size_t elem)
     if (!core_add_size(end, ENG_ALIGN - 1, &end)) return false;
     *off = end & ~(size_t)(ENG_ALIGN - 1);
     return true;
+}
+
+/* The quantized activations of the largest matmul input (kern_matmul_act's work buffer). */
+static size_t act_q_bytes(const eng_hparams *h, const ctx_dims *d)
+{
+    int64_t n_in = h->n_embd;
+    if (h->n_ff > n_in) n_in = h->n_ff;
+    if (h->n_head * h->n_embd_head > n_in) n_in = h->n_head * h->n_embd_head;
+    return kern_matmul_work_size(n_in, d->n_batch);
 }
 
 static bool ctx_layout_make(const eng_hparams *h, const ctx_dims *d, ctx_layout *L)
@@ -81,7 +90,8 @@ static bool ctx_layout_make(const eng_hparams *h, const ctx_dims *d, ctx_layout 
               add_buf(&off, &L->logits, (size_t)d->n_out_max * (size_t)h->n_vocab, sizeof(float)) &&
               add_buf(&off, &L->embd, d->embeddings ? (size_t)d->n_out_max * (size_t)h->n_embd : 0,
                       sizeof(float)) &&
-              add_buf(&off, &L->rope_theta, (size_t)h->n_rot / 2, sizeof(float));
+              add_buf(&off, &L->rope_theta, (size_t)h->n_rot / 2, sizeof(float)) &&
+              add_buf(&off, &L->act_q, act_q_bytes(h, d), 1);
     L->total = off;
     return ok;
 }
@@ -189,6 +199,8 @@ int eng_ctx_new(eng_ctx **out, eng_model *m, const eng_ctx_params *p, core_err *
     c->logits = (float *)(void *)(r + L.logits);
     c->embd = d.embeddings ? (float *)(void *)(r + L.embd) : NULL;
     c->rope_theta = (float *)(void *)(r + L.rope_theta);
+    c->act_q = r + L.act_q;
+    c->act_q_bytes = act_q_bytes(h, &d);
     /* per-pair RoPE frequency, as ggml_rope_ext computes it (ext_factor 0: plain scaling) */
     const float *ff = m->rope_freqs;
     for (int64_t i = 0; i < h->n_rot / 2; i++) {

@@ -16,7 +16,9 @@
  *
  * ref: llama.cpp build_llama / build_qwen2 (the graph), ggml_rope_ext (RoPE NORM: adjacent
  * pairs; NEOX: first and second halves), ggml_rms_norm (sum in double, then 1/sqrt in f32).
- * Scores and softmax are f32; the KV cache is f32 or f16 (rounded when stored).
+ * Scores and softmax are f32; the KV cache is f32 or f16 (rounded when stored). Matmuls with
+ * Q8_0/Q4_0/Q4_K/Q6_K weights quantize their input activations as ggml does and use integer
+ * dot products (kern_matmul_act); DWELL_F32_ACT=1 / kern_set_f32_act keeps them f32 (exact).
  *
  * Threads: runs on the context's owner thread; the matmuls and attention fan out to its pool
  * and join before the next step. Nothing here allocates. */
@@ -68,7 +70,8 @@ static void rope(float *vec, int64_t n_heads, int64_t hd, int64_t n_rot, int sty
 
 static void matmul(eng_ctx *c, const eng_weight *w, const float *x, int64_t n_tok, float *y)
 {
-    kern_matmul(c->pool, w->type, w->data, w->row_bytes, w->n_in, w->n_out, x, n_tok, y);
+    kern_matmul_act(c->pool, w->type, w->data, w->row_bytes, w->n_in, w->n_out, x, n_tok, y,
+                    c->act_q, c->act_q_bytes);
 }
 
 static size_t kv_index(const eng_ctx *c, int32_t seq, int64_t layer, int64_t pos)

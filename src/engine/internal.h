@@ -89,6 +89,8 @@ struct eng_ctx {
     float *logits;        /* [n_out_max][n_vocab] */
     float *embd;          /* [n_out_max][n_embd] when embeddings, else NULL */
     float *rope_theta;    /* [n_rot / 2] per-pair frequency: freq_scale * base^(-2i/n_rot) / ff */
+    void *act_q;          /* [act_q_bytes] a matmul's quantized input (kern_matmul_act work) */
+    size_t act_q_bytes;
 };
 
 /* forward.c: evaluates a validated batch (positions in c->pos, rows in c->out_row). Returns

@@ -3,7 +3,8 @@
  * Two tables indexed by type id: the scalar reference one (immutable) and the dispatched one,
  * filled once by kern_init() from cpuid (__builtin_cpu_supports) and never changed after.
  * DWELL_KERNEL_ISA=scalar|avx2|avx512 in the environment caps the choice (for debugging and
- * benchmarks); kern_force_scalar() switches kern_traits_get() to the reference table. */
+ * benchmarks); kern_force_scalar() switches kern_traits_get() to the reference table.
+ * DWELL_F32_ACT=1 (or kern_set_f32_act) turns the quantized-activation path off. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -20,10 +21,21 @@ static kern_traits g_fast[KERN_N_TYPES];
 static int g_isa = ISA_SCALAR;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static atomic_bool g_force_scalar;
+static atomic_bool g_f32_act;
 
 #define REF_ENTRY(T, t, bs, ts)                                                          \
     g_ref[CORE_TYPE_##T] = (kern_traits){CORE_TYPE_##T, #T, bs, ts, kern_to_float_##t##_ref, \
-                                         kern_from_float_##t##_ref, kern_dot_f32_##t##_ref}
+                                         kern_from_float_##t##_ref, kern_dot_f32_##t##_ref, \
+                                         NULL, NULL, 0, 0}
+
+/* The quantized-activation path of type T: act the Q8 block type (q8_0 / q8_K). */
+#define ACT_ENTRY(tab, T, act, dot)                                                       \
+    do {                                                                                  \
+        tab[CORE_TYPE_##T].quantize_act = kern_quantize_act_##act##_ref;                  \
+        tab[CORE_TYPE_##T].dot_q = dot;                                                   \
+        tab[CORE_TYPE_##T].act_blck_size = sizeof(kern_block_##act) == 34 ? KERN_QK : KERN_QK_K; \
+        tab[CORE_TYPE_##T].act_type_size = sizeof(kern_block_##act);                      \
+    } while (0)
 
 static void fill_ref(void)
 {
@@ -40,6 +52,10 @@ static void fill_ref(void)
     REF_ENTRY(Q4_K, q4_K, KERN_QK_K, sizeof(kern_block_q4_K));
     REF_ENTRY(Q5_K, q5_K, KERN_QK_K, sizeof(kern_block_q5_K));
     REF_ENTRY(Q6_K, q6_K, KERN_QK_K, sizeof(kern_block_q6_K));
+    ACT_ENTRY(g_ref, Q8_0, q8_0, kern_dot_q_q8_0_ref);
+    ACT_ENTRY(g_ref, Q4_0, q8_0, kern_dot_q_q4_0_ref);
+    ACT_ENTRY(g_ref, Q4_K, q8_K, kern_dot_q_q4_K_ref);
+    ACT_ENTRY(g_ref, Q6_K, q8_K, kern_dot_q_q6_K_ref);
 }
 
 static int detect_isa(void)
@@ -74,6 +90,10 @@ static void fill_fast(int isa)
         g_fast[CORE_TYPE_Q5_1].dot_f32 = kern_dot_f32_q5_1_avx2;
         g_fast[CORE_TYPE_Q5_K].dot_f32 = kern_dot_f32_q5_K_avx2;
         g_fast[CORE_TYPE_F16].to_float = kern_to_float_f16_avx2;
+        g_fast[CORE_TYPE_Q8_0].dot_q = kern_dot_q_q8_0_avx2;
+        g_fast[CORE_TYPE_Q4_0].dot_q = kern_dot_q_q4_0_avx2;
+        g_fast[CORE_TYPE_Q4_K].dot_q = kern_dot_q_q4_K_avx2;
+        g_fast[CORE_TYPE_Q6_K].dot_q = kern_dot_q_q6_K_avx2;
     }
     if (isa >= ISA_AVX512) {
         g_fast[CORE_TYPE_F32].dot_f32 = kern_dot_f32_f32_avx512;
@@ -89,6 +109,8 @@ static void init_once(void)
 {
     fill_ref();
     g_isa = detect_isa();
+    const char *fa = getenv("DWELL_F32_ACT");
+    if (fa && strcmp(fa, "1") == 0) atomic_store(&g_f32_act, true);
     fill_fast(g_isa);
 }
 
@@ -121,4 +143,16 @@ const kern_traits *kern_traits_ref(int type)
     kern_init();
     if (type < 0 || type >= KERN_N_TYPES || !g_ref[type].dot_f32) return NULL;
     return &g_ref[type];
+}
+
+void kern_set_f32_act(bool on)
+{
+    kern_init();
+    atomic_store(&g_f32_act, on);
+}
+
+bool kern_f32_act(void)
+{
+    kern_init();
+    return atomic_load(&g_f32_act);
 }

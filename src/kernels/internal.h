@@ -117,6 +117,16 @@ typedef struct {
 } kern_block_q6_K;
 static_assert(sizeof(kern_block_q6_K) == 210, "Q6_K block is 210 bytes");
 
+/* Q8_K: activations only (ggml's vec_dot type of the K-quants), never stored in files.
+ * x = d * q, q in -127..127, d an f32; bsums[j] = sum of qs[16j..16j+15] (the K-quant mins
+ * multiply these). */
+typedef struct {
+    float d;
+    int8_t qs[KERN_QK_K];
+    int16_t bsums[KERN_QK_K / 16];
+} kern_block_q8_K;
+static_assert(sizeof(kern_block_q8_K) == 292, "Q8_K block is 292 bytes");
+
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K `scales` array: j < 4 uses the
  * low 6 bits of bytes j and j+4; j >= 4 takes its low 4 bits from byte j+4 (scale: low nibble,
  * min: high nibble) and its top 2 bits from the top bits of bytes j-4 (scale) and j (min). */
@@ -153,6 +163,21 @@ KERN_DECLARE_REF(q5_K)
 KERN_DECLARE_REF(q6_K)
 
 #undef KERN_DECLARE_REF
+
+// ---- quantized-activation path (actq_ref.c, dotq_avx2.c) ----
+
+/* Activation quantizers, rounding exactly as ggml's x86 build (round to nearest even). */
+void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int64_t n);
+void kern_quantize_act_q8_K_ref(const float *restrict x, void *restrict dst, int64_t n);
+/* Integer dot products of a weight row with a quantized activation row. */
+float kern_dot_q_q8_0_ref(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q4_0_ref(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q4_K_ref(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q6_K_ref(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restrict a);
+float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restrict a);
 
 // ---- SIMD kernels (dot_avx2.c, dot_avx512.c); call only after the cpuid check ----
 

@@ -34,6 +34,9 @@ typedef void (*kern_to_float_fn)(const void *restrict src, float *restrict dst, 
 typedef void (*kern_from_float_fn)(const float *restrict src, void *restrict dst, int64_t n);
 /* Dot product of n elements of a weight row w (this type) with f32 activations x. */
 typedef float (*kern_dot_f32_fn)(int64_t n, const void *restrict w, const float *restrict x);
+typedef void (*kern_quantize_act_fn)(const float *restrict x, void *restrict dst, int64_t n);
+/* Dot product of n elements of a weight row w with quantized activations a. */
+typedef float (*kern_dot_q_fn)(int64_t n, const void *restrict w, const void *restrict a);
 
 typedef struct kern_traits {
     int type;
@@ -43,6 +46,13 @@ typedef struct kern_traits {
     kern_to_float_fn to_float;     /* dequantize; never NULL for a supported type */
     kern_from_float_fn from_float; /* quantize (reference rounding as ggml); may be NULL */
     kern_dot_f32_fn dot_f32;       /* never NULL for a supported type */
+    /* The quantized-activation path (ggml's "vec_dot type"), NULL for types without one:
+     * quantize_act turns n f32 activations into act_blck_size-element blocks of
+     * act_type_size bytes (Q8_0 or Q8_K); dot_q is the dot of a weight row with them. */
+    kern_quantize_act_fn quantize_act;
+    kern_dot_q_fn dot_q;
+    int64_t act_blck_size;
+    size_t act_type_size;
 } kern_traits;
 
 /* Fills the dispatch table once (thread-safe, idempotent). Every other kern_ function calls
@@ -53,6 +63,12 @@ const char *kern_isa(void);
 /* Forces the scalar reference kernels (for tests and benchmarks); call before anything
  * else. */
 void kern_force_scalar(bool on);
+
+/* Makes kern_matmul_act compute with f32 activations (the exact path, as kern_matmul) instead
+ * of quantizing them; also set by DWELL_F32_ACT=1 in the environment at kern_init. For tests
+ * that compare with exact-math goldens; call between forward passes, not during one. */
+void kern_set_f32_act(bool on);
+bool kern_f32_act(void);
 
 /* The traits of type, or NULL when dwell cannot compute with it. */
 const kern_traits *kern_traits_get(int type);
@@ -84,6 +100,17 @@ int kern_default_threads(void);
  * y: [n_tok][n_out] f32. Rows are split across the pool (p may be NULL: single-threaded). */
 void kern_matmul(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int64_t n_in,
                  int64_t n_out, const float *x, int64_t n_tok, float *y);
+/* Bytes of the work buffer kern_matmul_act needs for n_tok rows of n_in activations, whatever
+ * the weight type. */
+size_t kern_matmul_work_size(int64_t n_in, int64_t n_tok);
+/* As kern_matmul, but when wtype has a quantized-activation path (Q8_0, Q4_0, Q4_K, Q6_K) and
+ * kern_f32_act() is false, first quantizes x into work (Q8_0 or Q8_K blocks, rounded as ggml
+ * does) and then uses integer dot products: several times faster, and the results move by the
+ * activations' rounding (as llama.cpp's do: golden/README.md). Otherwise exactly kern_matmul.
+ * work: borrowed, at least kern_matmul_work_size(n_in, n_tok) bytes (asserted). */
+void kern_matmul_act(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int64_t n_in,
+                     int64_t n_out, const float *x, int64_t n_tok, float *y, void *work,
+                     size_t work_size);
 /* Dequantizes row `row` of a matrix of wtype (row stride w_row_bytes, n_in elements) into
  * dst (n_in floats): used for embedding lookups. */
 void kern_get_row(int wtype, const void *w, size_t w_row_bytes, int64_t n_in, int64_t row,

@@ -4,8 +4,24 @@
  *     with no twin), as golden/README.md prescribes for an f32-activation engine;
  *   - the top-10 ids equal wherever the golden logit gaps are decisive (> 2 × tolerance);
  *   - the 16 greedy ids equal up to the first step whose golden margin is below 2 × tolerance;
- *   - stories260K's greedy text after "Hello" is llama.cpp's. */
+ *   - stories260K's greedy text after "Hello" is llama.cpp's.
+ * All of the above run the exact path (kern_set_f32_act(true): f32 activations). The default
+ * fast path, which quantizes activations as ggml does for Q8_0/Q4_0/Q4_K/Q6_K weights, is held
+ * to the bound golden/README.md gives such an engine against each file's own goldens:
+ *   - last-position logits within FAST_TOL of the file's own llama.cpp logits, and the argmax
+ *     equal where the golden top-2 gap is decisive (> 2 × FAST_TOL). */
 #include "golden_engine.h"
+#include "kernels/kernels.h"
+
+/* golden/README.md: "start from max |dlogit| <= 1e-2 against the file's own goldens, tighten
+ * if it holds" for an engine that copies ggml's activation quantization. On the Q8_0/Q4_0
+ * files it holds at 1e-6 (the same arithmetic as llama.cpp), so FAST_TOL is 1e-3. On the
+ * K-quant files the 82-token prompt 2 of tiny-llama256-q4_k differs by 0.055 (prompts 0 and 1:
+ * 8e-6; cause not found yet), and tiny-llama256-mixed has F16/BF16 matrices that ggml
+ * multiplies with F16/BF16-rounded activations and dwell with f32 ones: these files are held to
+ * the README's bound for K-quant files against their own goldens, 0.1. */
+#define FAST_TOL 1e-3
+#define FAST_TOL_K 0.1
 
 typedef struct model_case {
     const char *name;
@@ -154,6 +170,66 @@ TEST(engine_matches_goldens_for_every_shared_model)
     }
 }
 
+/* Whether any matrix of the model takes the quantized-activation path. */
+static bool uses_quantized_act(const char *name)
+{
+    static const char *const q[] = {"q8_0", "q4_0", "q4_k", "mixed"};
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        if (strstr(name, q[i])) return true;
+    }
+    return false;
+}
+
+static void run_model_fast(const char *name)
+{
+    model_case mc;
+    bool ok = case_open(&mc, name);
+    CHECK_MSG(ok, "%s: cannot set up", name);
+    double tol = strstr(name, "mixed") || strstr(name, "_k") ? FAST_TOL_K : FAST_TOL;
+    float *l = ok ? malloc((size_t)mc.n_vocab * sizeof *l) : NULL;
+    for (int pi = 0; l && pi < 3; pi++) {
+        int32_t ids[GOLDEN_MAX_TOKENS];
+        int n = golden_prompt(mc.g, pi, ids, GOLDEN_MAX_TOKENS);
+        eng_ctx_seq_truncate(mc.c, 0, 0);
+        if (!golden_eval(mc.c, 0, ids, n, l, mc.n_vocab)) {
+            CHECK_MSG(0, "%s prompt %d: evaluation failed", name, pi);
+            continue;
+        }
+        float *ref = golden_logits(name, pi, mc.n_vocab);
+        CHECK(ref != NULL);
+        if (!ref) continue;
+        double md = golden_max_diff(l, ref, mc.n_vocab);
+        CHECK_MSG(md <= tol, "%s prompt %d: max |dlogit| %.3g vs its own goldens (fast path)",
+                  name, pi, md);
+        const json_t *top = json_object_get(
+            json_array_get(json_object_get(mc.g, "prompts"), (size_t)pi), "top10");
+        double g0 = json_number_value(json_array_get(json_array_get(top, 0), 1));
+        double g1 = json_number_value(json_array_get(json_array_get(top, 1), 1));
+        int32_t gid = (int32_t)json_integer_value(json_array_get(json_array_get(top, 0), 0));
+        if (g0 - g1 > 2 * tol) CHECK_EQ_INT(golden_argmax(l, mc.n_vocab), gid);
+        printf("  %-22s p%d: max |dlogit| %.2g vs its own goldens (fast path)\n", name, pi, md);
+        free(ref);
+    }
+    free(l);
+    case_close(&mc);
+}
+
+TEST(fast_path_matches_each_files_own_goldens)
+{
+    kern_set_f32_act(false);
+    char *names[GOLDEN_MAX_MODELS];
+    int n = golden_models(names, GOLDEN_MAX_MODELS);
+    int ran = 0;
+    for (int i = 0; i < n; i++) {
+        if (uses_quantized_act(names[i])) {
+            run_model_fast(names[i]);
+            ran++;
+        }
+        free(names[i]);
+    }
+    CHECK_MSG(ran >= 7, "only %d models use the quantized-activation path", ran);
+}
+
 TEST(stories260k_greedy_text_is_llama_cpps)
 {
     model_case mc;
@@ -184,7 +260,9 @@ TEST(stories260k_greedy_text_is_llama_cpps)
 
 int main(void)
 {
+    kern_set_f32_act(true); /* the exact path: 1e-3 against the F32 twins */
     RUN(engine_matches_goldens_for_every_shared_model);
     RUN(stories260k_greedy_text_is_llama_cpps);
+    RUN(fast_path_matches_each_files_own_goldens);
     return test_summary();
 }

@@ -1,0 +1,159 @@
+/* actq_ref.c — the quantized-activation path, scalar reference: activation quantizers (Q8_0 and
+ * Q8_K, ggml's "vec_dot types") and integer dot products of weight rows with them.
+ *
+ * Why: a weight row times f32 activations must turn every weight into a float (convert,
+ * scale, FMA), which caps a core at a few weights per cycle, far below memory bandwidth for
+ * 4-bit weights. Quantizing the activations once per matmul to int8 blocks lets the dot be
+ * integer multiply-adds on packed bytes (maddubs / dpbusd), 32 weights per instruction, with
+ * one float scale per block. The activations' rounding moves logits a little (golden/README.md:
+ * up to 0.24 on the tiny models vs the exact f32 result), so this is the fast path only; the
+ * f32-activation path stays the exact reference (kern_set_f32_act).
+ *
+ * Rounding matches ggml's x86 build, so this path reproduces llama.cpp's own logits closely:
+ * Q8_0: d = amax / 127 stored as f16, q = round-to-nearest-even(x * (127 / amax)) (ggml's
+ * AVX2 quantize_row_q8_0). Q8_K: iscale = -127 / max (max: the element of largest |x|, signed),
+ * q = min(127, nearest(iscale * x)), d = 1 / iscale as f32 (quantize_row_q8_K_ref).
+ * The integer sums are exact; the SIMD kernels (dotq_avx2.c) differ from these only in the
+ * order of the float sums. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/internal.h"
+
+// ---- activation quantizers ----
+
+void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int64_t n)
+{
+    kern_block_q8_0 *b = dst;
+    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
+        float amax = 0.0f;
+        for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        b[i].d = kern_f32_to_f16(d);
+        for (int j = 0; j < KERN_QK; j++) {
+            float v = nearbyintf(x[j] * id); /* default rounding: nearest even */
+            if (!(v == v)) v = 0.0f;       /* NaN activations quantize to 0 */
+            b[i].qs[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
+        }
+    }
+}
+
+void kern_quantize_act_q8_K_ref(const float *restrict x, void *restrict dst, int64_t n)
+{
+    kern_block_q8_K *b = dst;
+    for (int64_t i = 0; i < n / KERN_QK_K; i++, x += KERN_QK_K) {
+        float max = 0.0f, amax = 0.0f;
+        for (int j = 0; j < KERN_QK_K; j++) {
+            float ax = fabsf(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        if (amax == 0.0f) {
+            memset(&b[i], 0, sizeof b[i]);
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < KERN_QK_K; j++) {
+            float v = nearbyintf(iscale * x[j]);
+            b[i].qs[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
+        }
+        for (int j = 0; j < KERN_QK_K / 16; j++) {
+            int s = 0;
+            for (int l = 0; l < 16; l++) s += b[i].qs[16 * j + l];
+            b[i].bsums[j] = (int16_t)s;
+        }
+        b[i].d = 1.0f / iscale;
+    }
+}
+
+// ---- integer dot products ----
+
+float kern_dot_q_q8_0_ref(int64_t n, const void *restrict w, const void *restrict a)
+{
+    const kern_block_q8_0 *x = w, *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / KERN_QK; i++) {
+        int s = 0;
+        for (int j = 0; j < KERN_QK; j++) s += x[i].qs[j] * y[i].qs[j];
+        sum += (float)s * (kern_f16_to_f32(x[i].d) * kern_f16_to_f32(y[i].d));
+    }
+    return sum;
+}
+
+float kern_dot_q_q4_0_ref(int64_t n, const void *restrict w, const void *restrict a)
+{
+    const kern_block_q4_0 *x = w;
+    const kern_block_q8_0 *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / KERN_QK; i++) {
+        int s = 0;
+        for (int j = 0; j < KERN_QK / 2; j++) {
+            s += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j];
+            s += ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + KERN_QK / 2];
+        }
+        sum += (float)s * (kern_f16_to_f32(x[i].d) * kern_f16_to_f32(y[i].d));
+    }
+    return sum;
+}
+
+/* Q4_K: sum = d * yd * sum_s sc_s * (q . y)_s - dmin * yd * sum_s m_s * (bsums of s). */
+float kern_dot_q_q4_K_ref(int64_t n, const void *restrict w, const void *restrict a)
+{
+    const kern_block_q4_K *x = w;
+    const kern_block_q8_K *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        const uint8_t *q = x[i].qs;
+        const int8_t *qy = y[i].qs;
+        int sumi = 0, summ = 0;
+        for (int c = 0; c < 4; c++, q += 32, qy += 64) {
+            uint8_t sc0, m0, sc1, m1;
+            kern_scale_min_k4(2 * c, x[i].scales, &sc0, &m0);
+            kern_scale_min_k4(2 * c + 1, x[i].scales, &sc1, &m1);
+            int s0 = 0, s1 = 0;
+            for (int l = 0; l < 32; l++) {
+                s0 += (q[l] & 0xF) * qy[l];
+                s1 += (q[l] >> 4) * qy[l + 32];
+            }
+            sumi += sc0 * s0 + sc1 * s1;
+            const int16_t *bs = y[i].bsums + 4 * c;
+            summ += m0 * (bs[0] + bs[1]) + m1 * (bs[2] + bs[3]);
+        }
+        const float d = y[i].d * kern_f16_to_f32(x[i].d);
+        const float dmin = y[i].d * kern_f16_to_f32(x[i].dmin);
+        sum += d * (float)sumi - dmin * (float)summ;
+    }
+    return sum;
+}
+
+float kern_dot_q_q6_K_ref(int64_t n, const void *restrict w, const void *restrict a)
+{
+    const kern_block_q6_K *x = w;
+    const kern_block_q8_K *y = a;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales, *qy = y[i].qs;
+        int sumi = 0;
+        for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, qy += 128) {
+            int s[8] = {0};
+            for (int l = 0; l < 32; l++) {
+                int q1 = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32;
+                int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                int is = l / 16;
+                s[is] += q1 * qy[l];
+                s[is + 2] += q2 * qy[l + 32];
+                s[is + 4] += q3 * qy[l + 64];
+                s[is + 6] += q4 * qy[l + 96];
+            }
+            for (int k = 0; k < 8; k++) sumi += sc[k] * s[k];
+        }
+        sum += y[i].d * kern_f16_to_f32(x[i].d) * (float)sumi;
+    }
+    return sum;
+}
