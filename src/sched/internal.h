@@ -114,7 +114,10 @@ struct sched_req {
     /* Event channel, guarded by mu. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    core_buf text;      /* text not yet taken */
+    core_buf text;      /* text not yet taken: the pieces from text.data + head on */
+    size_t head;        /* bytes of text already taken */
+    size_t *ends;       /* [n_ends] end offset in text of each queued piece (one per token) */
+    size_t n_ends, cap_ends;
     bool finished;      /* fin is final */
     bool final_taken;
     int holds;          /* 2: the caller and the scheduler; freed at 0 */

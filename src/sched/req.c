@@ -3,8 +3,9 @@
  *
  * Ownership: a request has two holds, the caller's (dropped by sched_req_free) and the
  * scheduler's (dropped when the final event is posted); whichever goes last frees it.
- * Text is coalesced into one buffer that the reader swaps out, so producing a token costs
- * an append into already-reserved memory, not an allocation per event. */
+ * Pieces of text (one per token) are appended to one buffer with their end offsets queued
+ * beside it, so producing a token costs an append into already-reserved memory, and the
+ * reader still gets one event per piece, as Ollama streams one object per token (spec H.64). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ static void req_destroy(sched_req *r)
     eng_tokens_free(&r->toks);
     sched_event_deinit(&r->fin);
     core_buf_deinit(&r->text);
+    free(r->ends);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r);
@@ -138,6 +140,17 @@ void sched_req_emit(sched_req *r, const char *text, size_t len)
     if (!len) return;
     pthread_mutex_lock(&r->mu);
     int rc = core_buf_append(&r->text, text, len);
+    if (!rc && r->n_ends == r->cap_ends) {
+        size_t cap = r->cap_ends ? r->cap_ends * 2 : 64;
+        size_t *e = realloc(r->ends, cap * sizeof *e);
+        if (e) {
+            r->ends = e;
+            r->cap_ends = cap;
+        } else {
+            rc = CORE_NOMEM;
+        }
+    }
+    if (!rc) r->ends[r->n_ends++] = r->text.len;
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     if (rc) atomic_store(&r->cancel, true); /* out of memory: stop this request */
@@ -215,22 +228,31 @@ int sched_req_next(sched_req *r, int timeout_ms, sched_event *ev, core_err *err)
             dl.tv_nsec -= 1000000000L;
         }
     }
-    while (!r->text.len && !r->finished) {
+    while (!r->n_ends && !r->finished) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&r->cv, &r->mu);
         } else if (pthread_cond_timedwait(&r->cv, &r->mu, &dl)) {
-            if (!r->text.len && !r->finished) {
+            if (!r->n_ends && !r->finished) {
                 pthread_mutex_unlock(&r->mu);
                 return CORE_TIMEOUT;
             }
         }
     }
-    if (r->text.len) {
-        core_buf t = ev->text;
+    if (r->n_ends) {
+        size_t end = r->ends[0];
+        core_buf_reset(&ev->text);
+        if (core_buf_append(&ev->text, r->text.data + r->head, end - r->head)) {
+            pthread_mutex_unlock(&r->mu);
+            atomic_store(&r->cancel, true);
+            return core_err_set(err, CORE_NOMEM, "out of memory for the request's text");
+        }
         ev->type = SCHED_EV_TEXT;
-        ev->text = r->text;
-        r->text = t;
-        core_buf_reset(&r->text);
+        r->head = end;
+        memmove(r->ends, r->ends + 1, --r->n_ends * sizeof *r->ends);
+        if (!r->n_ends) {
+            core_buf_reset(&r->text);
+            r->head = 0;
+        }
     } else {
         req_take_final(r, ev);
         r->final_taken = true;

@@ -448,6 +448,24 @@ def test_stream_is_flushed_as_tokens_arrive():
     assert t_first < t_all, (t_first, t_all)
 
 
+def test_stream_sends_one_object_per_token():
+    # spec H.64: one object per token, even when the client reads more slowly than tokens
+    # arrive (stories260K's pieces are ASCII, and no stop string holds text back)
+    c = S.conn(60)
+    body = json.dumps({"model": "stories", "prompt": "Once upon a time",
+                       "options": {"temperature": 0, "num_predict": 64}})
+    c.request("POST", "/api/generate", body=body, headers={"Content-Type": "application/json"})
+    resp = c.getresponse()
+    time.sleep(1.0)  # let the whole answer queue up before reading any of it
+    objs = [json.loads(l) for l in resp.read().split(b"\n") if l.strip()]
+    c.close()
+    last = objs[-1]
+    assert last["done"] is True and last["done_reason"] == "length", last
+    pieces = [o["response"] for o in objs[:-1]]
+    assert len(pieces) == last["eval_count"] == 64, (len(pieces), last)
+    assert all(pieces), pieces
+
+
 def test_final_object_fields():
     # spec H.66, H.67, appendix B: done, done_reason, integer nanosecond metrics, context
     # unless raw, response "" when streamed, created_at in UTC with Z
@@ -557,6 +575,7 @@ def main():
         ds.main([test_root_and_version_get_and_head, test_ps_empty_is_models_empty_array,
                  test_ps_entry_fields, test_ps_namespaced_display_name,
                  test_ps_sorted_by_expires_at_descending, test_tags_fields_and_digest,
+                 test_stream_sends_one_object_per_token,
                  test_tags_newest_first_and_never_loads, test_show_fields,
                  test_show_capabilities_insert, test_show_parameters_printed_as_go_prints_them,
                  test_show_errors,
