@@ -1,4 +1,5 @@
-/* bench_kernels — GB/s of each type's dot_f32 (scalar reference vs the dispatched kernel) over
+/* bench_kernels — GB/s of each type's dot_f32 (scalar reference vs the dispatched kernel) and,
+ * for types with a quantized-activation path, of its dispatched dot_q, over
  * a weight matrix larger than the caches, kern_matmul throughput with 1 and 2 threads, and the
  * thread pool's per-run overhead. Prints the CPU model and the ISA in use.
  *
@@ -10,6 +11,8 @@
 #include "kernels/kernels.h"
 
 #define ROW 4096
+
+static uint8_t g_work[16 * (ROW / 256) * 292]; /* quantized activations of 16 tokens */
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float frand(void)
@@ -55,13 +58,29 @@ static double bench_dot(kern_dot_f32_fn dot, const uint8_t *w, size_t rb, int64_
     return (double)rb * (double)rows / best / 1e9;
 }
 
+/* As bench_dot for the quantized-activation kernel (activations quantized once). */
+static double bench_dot_q(kern_dot_q_fn dot, const uint8_t *w, size_t rb, int64_t rows,
+                          const void *a, int reps, float *sink)
+{
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        int64_t t0 = core_mono_ns();
+        float s = 0;
+        for (int64_t i = 0; i < rows; i++) s += dot(ROW, w + (size_t)i * rb, a);
+        double dt = (double)(core_mono_ns() - t0) * 1e-9;
+        *sink += s;
+        if (dt < best) best = dt;
+    }
+    return (double)rb * (double)rows / best / 1e9;
+}
+
 static double bench_matmul(kern_pool *p, int type, const uint8_t *w, size_t rb, int64_t rows,
                            const float *x, int64_t n_tok, float *y, int reps)
 {
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         int64_t t0 = core_mono_ns();
-        kern_matmul(p, type, w, rb, ROW, rows, x, n_tok, y);
+        kern_matmul_act(p, type, w, rb, ROW, rows, x, n_tok, y, g_work, sizeof g_work);
         double dt = (double)(core_mono_ns() - t0) * 1e-9;
         if (dt < best) best = dt;
     }
@@ -100,8 +119,8 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < ROW * 16; i++) x[i] = frand();
     float sink = 0;
-    printf("%-5s %9s %9s %7s | matmul GB/s: %7s %7s %9s %9s\n", "type", "ref GB/s", "simd GB/s",
-           "ratio", "1t tok1", "2t tok1", "1t tok16", "2t tok16");
+    printf("%-5s %9s %9s %7s %9s | matmul GB/s: %7s %7s %9s %9s\n", "type", "ref GB/s",
+           "simd GB/s", "ratio", "q GB/s", "1t tok1", "2t tok1", "1t tok16", "2t tok16");
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
         const kern_traits *t = kern_traits_get(types[ti]), *r = kern_traits_ref(types[ti]);
         size_t rb = (size_t)(ROW / t->blck_size) * t->type_size;
@@ -112,13 +131,18 @@ int main(int argc, char **argv)
         }
         double g_ref = bench_dot(r->dot_f32, w, rb, rows, x, 2, &sink);
         double g_fast = bench_dot(t->dot_f32, w, rb, rows, x, 3, &sink);
+        double g_q = 0;
+        if (t->dot_q) {
+            t->quantize_act(x, g_work, ROW);
+            g_q = bench_dot_q(t->dot_q, w, rb, rows, g_work, 3, &sink);
+        }
         double bytes = (double)rb * (double)rows;
         double m11 = bytes / bench_matmul(NULL, types[ti], w, rb, rows, x, 1, y, 3) / 1e9;
         double m21 = bytes / bench_matmul(p2, types[ti], w, rb, rows, x, 1, y, 3) / 1e9;
         double m116 = bytes / bench_matmul(NULL, types[ti], w, rb, rows, x, 16, y, 2) / 1e9;
         double m216 = bytes / bench_matmul(p2, types[ti], w, rb, rows, x, 16, y, 2) / 1e9;
-        printf("%-5s %9.2f %9.2f %6.1fx | %19.2f %7.2f %9.2f %9.2f\n", t->name, g_ref, g_fast,
-               g_fast / g_ref, m11, m21, m116, m216);
+        printf("%-5s %9.2f %9.2f %6.1fx %9.2f | %19.2f %7.2f %9.2f %9.2f\n", t->name, g_ref,
+               g_fast, g_fast / g_ref, g_q, m11, m21, m116, m216);
         fflush(stdout);
     }
     /* pool overhead: back-to-back empty runs */
