@@ -15,6 +15,18 @@
 
 // ---- helpers ----
 
+/* Weight bytes fetched ahead of use. A matmul reads its rows once, in order, from memory: the
+ * hardware prefetcher alone left a single thread at ~70% of the in-cache speed for Q8_0
+ * (bench_kernels 48: 5.8 -> 8.1 GB/s with it); prefetching past the end of a row is harmless
+ * (the next row follows, and a prefetch never faults). */
+#define W_PREFETCH 1024
+
+/* Prefetches the lines covering bytes [p, p + n). */
+static inline void prefetch_lines(const char *p, size_t n)
+{
+    for (size_t o = 0; o < n; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+}
+
 static inline float f16(uint16_t h)
 {
     return _cvtsh_ss(h);
@@ -61,6 +73,7 @@ float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restri
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i].qs),
                             _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
         __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs),
@@ -88,6 +101,7 @@ float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restri
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 2 <= nb; i += 2) {
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
         __m256i q0 = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
         __m256i q1 = _mm256_sub_epi8(q4_unpack(x[i + 1].qs), eight);
         __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
@@ -132,6 +146,7 @@ float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restri
     __m256 acc = _mm256_setzero_ps();
     float summ_f = 0.0f;
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        prefetch_lines((const char *)(x + i) + W_PREFETCH, sizeof x[i]);
         uint8_t sc[8], m[8];
         k4_scales(x[i].scales, sc, m);
         /* mins: sum_j m_j * (bsums[2j] + bsums[2j+1]) */
@@ -181,6 +196,7 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
         _mm256_setr_epi8(Q6_SHUF8(4), Q6_SHUF8(5)), _mm256_setr_epi8(Q6_SHUF8(6), Q6_SHUF8(7))};
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        prefetch_lines((const char *)(x + i) + W_PREFETCH, sizeof x[i]);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales, *qy = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
