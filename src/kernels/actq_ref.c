@@ -157,3 +157,19 @@ float kern_dot_q_q6_K_ref(int64_t n, const void *restrict w, const void *restric
     }
     return sum;
 }
+
+// ---- four activation rows at once: the oracle of the x4 kernels ----
+
+#define X4_REF(t)                                                                             \
+    void kern_dot_q_x4_##t##_ref(int64_t n, const void *restrict w, const void *restrict a,   \
+                                 size_t a_stride, float *restrict out)                        \
+    {                                                                                         \
+        for (int k = 0; k < 4; k++) {                                                         \
+            out[k] = kern_dot_q_##t##_ref(n, w, (const uint8_t *)a + (size_t)k * a_stride);   \
+        }                                                                                     \
+    }
+
+X4_REF(q8_0)
+X4_REF(q4_0)
+X4_REF(q4_K)
+X4_REF(q6_K)

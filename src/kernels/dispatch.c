@@ -26,13 +26,14 @@ static atomic_bool g_f32_act;
 #define REF_ENTRY(T, t, bs, ts)                                                          \
     g_ref[CORE_TYPE_##T] = (kern_traits){CORE_TYPE_##T, #T, bs, ts, kern_to_float_##t##_ref, \
                                          kern_from_float_##t##_ref, kern_dot_f32_##t##_ref, \
-                                         NULL, NULL, 0, 0}
+                                         NULL, NULL, NULL, 0, 0}
 
 /* The quantized-activation path of type T: act the Q8 block type (q8_0 / q8_K). */
-#define ACT_ENTRY(tab, T, act, dot)                                                       \
+#define ACT_ENTRY(tab, T, act, t)                                                         \
     do {                                                                                  \
         tab[CORE_TYPE_##T].quantize_act = kern_quantize_act_##act##_ref;                  \
-        tab[CORE_TYPE_##T].dot_q = dot;                                                   \
+        tab[CORE_TYPE_##T].dot_q = kern_dot_q_##t##_ref;                                  \
+        tab[CORE_TYPE_##T].dot_q_x4 = kern_dot_q_x4_##t##_ref;                            \
         tab[CORE_TYPE_##T].act_blck_size = sizeof(kern_block_##act) == 34 ? KERN_QK : KERN_QK_K; \
         tab[CORE_TYPE_##T].act_type_size = sizeof(kern_block_##act);                      \
     } while (0)
@@ -52,10 +53,10 @@ static void fill_ref(void)
     REF_ENTRY(Q4_K, q4_K, KERN_QK_K, sizeof(kern_block_q4_K));
     REF_ENTRY(Q5_K, q5_K, KERN_QK_K, sizeof(kern_block_q5_K));
     REF_ENTRY(Q6_K, q6_K, KERN_QK_K, sizeof(kern_block_q6_K));
-    ACT_ENTRY(g_ref, Q8_0, q8_0, kern_dot_q_q8_0_ref);
-    ACT_ENTRY(g_ref, Q4_0, q8_0, kern_dot_q_q4_0_ref);
-    ACT_ENTRY(g_ref, Q4_K, q8_K, kern_dot_q_q4_K_ref);
-    ACT_ENTRY(g_ref, Q6_K, q8_K, kern_dot_q_q6_K_ref);
+    ACT_ENTRY(g_ref, Q8_0, q8_0, q8_0);
+    ACT_ENTRY(g_ref, Q4_0, q8_0, q4_0);
+    ACT_ENTRY(g_ref, Q4_K, q8_K, q4_K);
+    ACT_ENTRY(g_ref, Q6_K, q8_K, q6_K);
 }
 
 static int detect_isa(void)
@@ -94,6 +95,10 @@ static void fill_fast(int isa)
         g_fast[CORE_TYPE_Q4_0].dot_q = kern_dot_q_q4_0_avx2;
         g_fast[CORE_TYPE_Q4_K].dot_q = kern_dot_q_q4_K_avx2;
         g_fast[CORE_TYPE_Q6_K].dot_q = kern_dot_q_q6_K_avx2;
+        g_fast[CORE_TYPE_Q8_0].dot_q_x4 = kern_dot_q_x4_q8_0_avx2;
+        g_fast[CORE_TYPE_Q4_0].dot_q_x4 = kern_dot_q_x4_q4_0_avx2;
+        g_fast[CORE_TYPE_Q4_K].dot_q_x4 = kern_dot_q_x4_q4_K_avx2;
+        g_fast[CORE_TYPE_Q6_K].dot_q_x4 = kern_dot_q_x4_q6_K_avx2;
     }
     if (isa >= ISA_AVX512) {
         g_fast[CORE_TYPE_F32].dot_f32 = kern_dot_f32_f32_avx512;

@@ -235,3 +235,161 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
     }
     return hsum8(acc);
 }
+
+// ---- four activation rows at once (prefill) ----
+/* One weight row against 4 activation rows (a, a + a_stride, ...): the weights are unpacked
+ * once per block for all four, which is where a single-row dot spends most of its work. */
+
+#define ACT(k) ((const void *)((const uint8_t *)a + (size_t)(k) * a_stride))
+
+void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *restrict a,
+                             size_t a_stride, float *restrict out)
+{
+    const kern_block_q8_0 *x = w;
+    const kern_block_q8_0 *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t i = 0; i < n / KERN_QK; i++) {
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
+        const __m256i ax = _mm256_sign_epi8(xv, xv);
+        const float dx = f16(x[i].d);
+        for (int k = 0; k < 4; k++) {
+            __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16(y[k][i].d)), _mm256_cvtepi32_ps(p),
+                                     acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
+}
+
+void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *restrict a,
+                             size_t a_stride, float *restrict out)
+{
+    const kern_block_q4_0 *x = w;
+    const kern_block_q8_0 *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
+    for (int64_t i = 0; i < n / KERN_QK; i++) {
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
+        const __m256i xv = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
+        const __m256i ax = _mm256_sign_epi8(xv, xv);
+        const float dx = f16(x[i].d);
+        for (int k = 0; k < 4; k++) {
+            __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16(y[k][i].d)), _mm256_cvtepi32_ps(p),
+                                     acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
+}
+
+void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *restrict a,
+                             size_t a_stride, float *restrict out)
+{
+    const kern_block_q4_K *x = w;
+    const kern_block_q8_K *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float summ_f[4] = {0};
+    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        prefetch_lines((const char *)(x + i) + W_PREFETCH, sizeof x[i]);
+        uint8_t sc[8], m[8];
+        k4_scales(x[i].scales, sc, m);
+        int64_t m64;
+        memcpy(&m64, m, 8);
+        const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(m64));
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(x[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(v, low);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            const __m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
+            for (int k = 0; k < 4; k++) {
+                const int8_t *qy = y[k][i].qs + 64 * c;
+                __m256i p0 = _mm256_maddubs_epi16(
+                    lo, _mm256_loadu_si256((const __m256i *)(const void *)qy));
+                __m256i p1 = _mm256_maddubs_epi16(
+                    hi, _mm256_loadu_si256((const __m256i *)(const void *)(qy + 32)));
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(_mm256_madd_epi16(p0, s0),
+                                                                     _mm256_madd_epi16(p1, s1)));
+            }
+        }
+        const float dx = f16(x[i].d), dminx = f16(x[i].dmin);
+        for (int k = 0; k < 4; k++) {
+            const __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)y[k][i].bsums);
+            const __m128i b1 =
+                _mm_loadu_si128((const __m128i *)(const void *)(y[k][i].bsums + 8));
+            __m128i pm = _mm_madd_epi16(m16, _mm_hadd_epi16(b0, b1));
+            pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, _MM_SHUFFLE(1, 0, 3, 2)));
+            pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, _MM_SHUFFLE(2, 3, 0, 1)));
+            const float d = y[k][i].d * dx, dmin = y[k][i].d * dminx;
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+            summ_f[k] += dmin * (float)_mm_cvtsi128_si32(pm);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]) - summ_f[k];
+}
+
+void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *restrict a,
+                             size_t a_stride, float *restrict out)
+{
+    const kern_block_q6_K *x = w;
+    const kern_block_q8_K *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const __m256i m32 = _mm256_set1_epi8(32);
+    const __m256i shuf[4] = {
+        _mm256_setr_epi8(Q6_SHUF8(0), Q6_SHUF8(1)), _mm256_setr_epi8(Q6_SHUF8(2), Q6_SHUF8(3)),
+        _mm256_setr_epi8(Q6_SHUF8(4), Q6_SHUF8(5)), _mm256_setr_epi8(Q6_SHUF8(6), Q6_SHUF8(7))};
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        prefetch_lines((const char *)(x + i) + W_PREFETCH, sizeof x[i]);
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256(), _mm256_setzero_si256()};
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = x[i].ql + 64 * half, *qh = x[i].qh + 32 * half;
+            int64_t s64;
+            memcpy(&s64, x[i].scales + 8 * half, 8);
+            const __m256i sc16 =
+                _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(s64)));
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+            const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
+                                   _mm256_slli_epi16(_mm256_and_si256(h, three), 4));
+            q[1] = _mm256_or_si256(
+                _mm256_and_si256(l1, low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4));
+            q[2] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4));
+            q[3] = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
+            for (int j = 0; j < 4; j++) {
+                const __m256i s = _mm256_shuffle_epi8(sc16, shuf[j]);
+                for (int k = 0; k < 4; k++) {
+                    const __m256i vy = _mm256_loadu_si256(
+                        (const __m256i *)(const void *)(y[k][i].qs + 128 * half + 32 * j));
+                    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[j], vy),
+                                                 _mm256_maddubs_epi16(m32, vy));
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, s));
+                }
+            }
+        }
+        const float dx = f16(x[i].d);
+        for (int k = 0; k < 4; k++) {
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y[k][i].d * dx), _mm256_cvtepi32_ps(sumi[k]),
+                                     acc[k]);
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
+}

@@ -178,6 +178,19 @@ float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restri
 float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restrict a);
 float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restrict a);
 float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restrict a);
+/* One weight row against 4 activation rows a + k * a_stride (k < 4) into out[0..3]. */
+#define KERN_DECLARE_X4(t, isa)                                                            \
+    void kern_dot_q_x4_##t##_##isa(int64_t n, const void *restrict w, const void *restrict a, \
+                                   size_t a_stride, float *restrict out);
+KERN_DECLARE_X4(q8_0, ref)
+KERN_DECLARE_X4(q4_0, ref)
+KERN_DECLARE_X4(q4_K, ref)
+KERN_DECLARE_X4(q6_K, ref)
+KERN_DECLARE_X4(q8_0, avx2)
+KERN_DECLARE_X4(q4_0, avx2)
+KERN_DECLARE_X4(q4_K, avx2)
+KERN_DECLARE_X4(q6_K, avx2)
+#undef KERN_DECLARE_X4
 
 // ---- SIMD kernels (dot_avx2.c, dot_avx512.c); call only after the cpuid check ----
 

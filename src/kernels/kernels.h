@@ -37,6 +37,9 @@ typedef float (*kern_dot_f32_fn)(int64_t n, const void *restrict w, const float 
 typedef void (*kern_quantize_act_fn)(const float *restrict x, void *restrict dst, int64_t n);
 /* Dot product of n elements of a weight row w with quantized activations a. */
 typedef float (*kern_dot_q_fn)(int64_t n, const void *restrict w, const void *restrict a);
+/* out[k] = the dot of weight row w with quantized activation row a + k * a_stride, k < 4. */
+typedef void (*kern_dot_q_x4_fn)(int64_t n, const void *restrict w, const void *restrict a,
+                                 size_t a_stride, float *restrict out);
 
 typedef struct kern_traits {
     int type;
@@ -51,6 +54,7 @@ typedef struct kern_traits {
      * act_type_size bytes (Q8_0 or Q8_K); dot_q is the dot of a weight row with them. */
     kern_quantize_act_fn quantize_act;
     kern_dot_q_fn dot_q;
+    kern_dot_q_x4_fn dot_q_x4; /* 4 activation rows at once (prefill); set with dot_q */
     int64_t act_blck_size;
     size_t act_type_size;
 } kern_traits;

@@ -15,6 +15,7 @@
 typedef struct {
     kern_dot_f32_fn dot;
     kern_dot_q_fn dot_q; /* set: the quantized-activation path, x_q rows of xq_row_bytes */
+    kern_dot_q_x4_fn dot_q_x4;
     const uint8_t *x_q;
     size_t xq_row_bytes;
     const uint8_t *w;
@@ -28,7 +29,17 @@ static void mm_range(const mm_task *t, int64_t o0, int64_t o1)
 {
     for (int64_t r0 = o0; r0 < o1; r0 += MM_TILE) {
         int64_t r1 = r0 + MM_TILE < o1 ? r0 + MM_TILE : o1;
-        for (int64_t k = 0; k < t->n_tok; k++) {
+        int64_t k = 0;
+        /* four tokens per weight row: each block is unpacked once for all four */
+        for (; t->dot_q_x4 && k + 4 <= t->n_tok; k += 4) {
+            const uint8_t *ak = t->x_q + (size_t)k * t->xq_row_bytes;
+            for (int64_t o = r0; o < r1; o++) {
+                float out[4];
+                t->dot_q_x4(t->n_in, t->w + (size_t)o * t->w_row_bytes, ak, t->xq_row_bytes, out);
+                for (int j = 0; j < 4; j++) t->y[(k + j) * t->n_out + o] = out[j];
+            }
+        }
+        for (; k < t->n_tok; k++) {
             float *yk = t->y + k * t->n_out;
             if (t->dot_q) {
                 const uint8_t *ak = t->x_q + (size_t)k * t->xq_row_bytes;
@@ -75,7 +86,7 @@ void kern_matmul(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int
     CORE_ASSERT(n_in >= 0 && n_in % tr->blck_size == 0);
     CORE_ASSERT(n_out >= 0 && n_tok >= 0);
     if (n_out == 0 || n_tok == 0) return;
-    mm_task t = {tr->dot_f32, NULL, NULL, 0, w, w_row_bytes, n_in, n_out, n_tok, x, y};
+    mm_task t = {tr->dot_f32, NULL, NULL, NULL, 0, w, w_row_bytes, n_in, n_out, n_tok, x, y};
     mm_run(p, &t);
 }
 
@@ -105,7 +116,7 @@ void kern_matmul_act(kern_pool *p, int wtype, const void *w, size_t w_row_bytes,
     for (int64_t k = 0; k < n_tok; k++) {
         tr->quantize_act(x + k * n_in, xq + (size_t)k * xq_row, n_in);
     }
-    mm_task t = {tr->dot_f32, tr->dot_q, xq, xq_row, w, w_row_bytes, n_in, n_out, n_tok, x, y};
+    mm_task t = {tr->dot_f32, tr->dot_q, tr->dot_q_x4, xq, xq_row, w, w_row_bytes, n_in, n_out, n_tok, x, y};
     mm_run(p, &t);
 }
 

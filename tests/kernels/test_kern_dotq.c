@@ -1,8 +1,9 @@
 /* The quantized-activation path (actq_ref.c, dotq_avx2.c): the activation quantizers round as
  * documented, each _ref integer dot equals the dot of the dequantized operands, each SIMD
- * kernel matches its _ref on random weights, random bytes (every code and packed-scale
- * pattern), zeros and odd block counts, and kern_matmul_act is the per-row dot_q split over a
- * pool, or exactly kern_matmul when f32 activations are forced. */
+ * kernel (one activation row, and four at once) matches its _ref on random weights, random
+ * bytes (every code and packed-scale pattern), zeros and odd block counts, and kern_matmul_act
+ * is dot_q_x4 per group of 4 tokens and dot_q for the rest, split over a pool, or exactly
+ * kern_matmul when f32 activations are forced. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,17 @@ static void run_type(int ti, int64_t n, int wmode, int amode, float *tmp, float 
         mag += fabs((double)wf[i] * af[i]);
     }
     float ref = r->dot_q(n, w, a), got = t->dot_q(n, w, a);
+    /* the x4 kernel on four copies of the row, strided as a matmul lays them out */
+    size_t ab = (size_t)(n / r->act_blck_size) * r->act_type_size;
+    for (int k = 1; k < 4; k++) memcpy(a + (size_t)k * ab, a, ab);
+    float x4[4], x4r[4];
+    t->dot_q_x4(n, w, a, ab, x4);
+    r->dot_q_x4(n, w, a, ab, x4r);
+    for (int k = 0; k < 4; k++) {
+        CHECK_MSG(x4r[k] == ref, "%s: x4 ref row %d differs from dot_q ref", r->name, k);
+        CHECK_MSG(fabs(x4[k] - ref) <= g_tol[ti] * mag + 1e-30, "%s n %lld x4 row %d: %g vs %g",
+                  r->name, (long long)n, k, (double)x4[k], (double)ref);
+    }
     CHECK_MSG(fabs(ref - want) <= TOL_REF * mag + 1e-30, "%s n %lld ref %g want %g", r->name,
               (long long)n, (double)ref, want);
     CHECK_MSG(fabs(got - ref) <= g_tol[ti] * mag + 1e-30, "%s n %lld mode %d/%d: %g vs ref %g",
@@ -99,11 +111,11 @@ TEST(dotq_simd_matches_ref)
 {
     float *tmp = malloc(sizeof(float) * MAX_N), *x = malloc(sizeof(float) * MAX_N);
     float *wf = malloc(sizeof(float) * MAX_N), *af = malloc(sizeof(float) * MAX_N);
-    uint8_t *w = malloc(MAX_N * 2), *a = malloc(MAX_N * 2);
+    uint8_t *w = malloc(MAX_N * 2), *a = malloc(MAX_N * 2 * 4);
     static const int64_t nblk[] = {1, 2, 3, 7, 9};
     for (int ti = 0; ti < N_TYPES; ti++) {
         const kern_traits *t = kern_traits_ref(g_types[ti]);
-        CHECK(t->quantize_act != NULL && t->dot_q != NULL);
+        CHECK(t->quantize_act != NULL && t->dot_q != NULL && t->dot_q_x4 != NULL);
         for (size_t bi = 0; bi < sizeof nblk / sizeof nblk[0]; bi++) {
             int64_t n = nblk[bi] * (t->blck_size > t->act_blck_size ? t->blck_size : t->act_blck_size);
             for (int wm = 0; wm < 3; wm++) {
@@ -158,10 +170,10 @@ TEST(matmul_act_is_dot_q_per_row_and_f32_when_forced)
 {
     kern_pool *p2 = NULL;
     CHECK_EQ_INT(kern_pool_new(&p2, 2, NULL), CORE_OK);
-    const int64_t n_in = 512, n_out = 77, n_tok = 3;
+    const int64_t n_in = 512, n_out = 77, n_tok = 6; /* one group of 4 tokens, then 2 alone */
     float *wf = malloc(sizeof(float) * n_in * n_out), *x = malloc(sizeof(float) * n_in * n_tok);
     float *y = malloc(sizeof(float) * n_out * n_tok), *y2 = malloc(sizeof(float) * n_out * n_tok);
-    uint8_t *wq = malloc((size_t)n_in * n_out * 2), *aq = malloc((size_t)n_in * 2);
+    uint8_t *wq = malloc((size_t)n_in * n_out * 2), *aq = malloc((size_t)n_in * 2 * n_tok);
     size_t ws = kern_matmul_work_size(n_in, n_tok);
     void *work = malloc(ws);
     for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = frand();
@@ -174,13 +186,17 @@ TEST(matmul_act_is_dot_q_per_row_and_f32_when_forced)
         for (int pi = 0; pi < 2; pi++) {
             kern_matmul_act(pools[pi], g_types[ti], wq, rb, n_in, n_out, x, n_tok, y, work, ws);
             int bad = 0;
-            for (int64_t k = 0; k < n_tok; k++) {
-                t->quantize_act(x + k * n_in, aq, n_in);
-                for (int64_t o = 0; o < n_out; o++) {
-                    bad += y[k * n_out + o] != t->dot_q(n_in, wq + o * rb, aq);
+            size_t ab = (size_t)(n_in / t->act_blck_size) * t->act_type_size;
+            for (int64_t k = 0; k < n_tok; k++) t->quantize_act(x + k * n_in, aq + k * ab, n_in);
+            for (int64_t o = 0; o < n_out; o++) {
+                float out[4];
+                t->dot_q_x4(n_in, wq + o * rb, aq, ab, out);
+                for (int64_t k = 0; k < n_tok; k++) {
+                    float want = k < 4 ? out[k] : t->dot_q(n_in, wq + o * rb, aq + k * ab);
+                    bad += y[k * n_out + o] != want;
                 }
             }
-            CHECK_MSG(bad == 0, "%s pool %d: %d differ from dot_q", t->name, pi, bad);
+            CHECK_MSG(bad == 0, "%s pool %d: %d differ from dot_q_x4 / dot_q", t->name, pi, bad);
         }
         kern_set_f32_act(true);
         kern_matmul_act(p2, g_types[ti], wq, rb, n_in, n_out, x, n_tok, y, work, ws);
