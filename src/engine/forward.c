@@ -93,34 +93,6 @@ static void kv_store(eng_ctx *c, void *cache, size_t idx, const float *src, int6
     }
 }
 
-static float kv_dot(const eng_ctx *c, const void *cache, size_t idx, const float *q, int64_t n)
-{
-    float s = 0.0f;
-    if (c->kv_type == ENG_KV_F32) {
-        const float *k = (const float *)cache + idx;
-        for (int64_t i = 0; i < n; i++)
-            s += q[i] * k[i];
-    } else {
-        const uint16_t *k = (const uint16_t *)cache + idx;
-        for (int64_t i = 0; i < n; i++)
-            s += q[i] * kern_f16_to_f32(k[i]);
-    }
-    return s;
-}
-
-static void kv_axpy(const eng_ctx *c, const void *cache, size_t idx, float a, float *out, int64_t n)
-{
-    if (c->kv_type == ENG_KV_F32) {
-        const float *v = (const float *)cache + idx;
-        for (int64_t i = 0; i < n; i++)
-            out[i] += a * v[i];
-    } else {
-        const uint16_t *v = (const uint16_t *)cache + idx;
-        for (int64_t i = 0; i < n; i++)
-            out[i] += a * kern_f16_to_f32(v[i]);
-    }
-}
-
 // ---- attention ----
 
 typedef struct att_task {
@@ -138,6 +110,11 @@ static void attention_worker(void *arg, int ith, int nth)
     int64_t hd = h->n_embd_head, n_q = h->n_head * hd, group = h->n_head / h->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->scores + (size_t)ith * (size_t)c->n_ctx;
+    /* the cache's row kernels (SIMD): dot for q.k, mad for the weighted sum of v */
+    const kern_traits *kt =
+        kern_traits_get(c->kv_type == ENG_KV_F32 ? CORE_TYPE_F32 : CORE_TYPE_F16);
+    const size_t kv_elem = c->kv_type == ENG_KV_F32 ? sizeof(float) : sizeof(uint16_t);
+    const uint8_t *kc = c->k_cache, *vc = c->v_cache;
     int64_t n_items = (int64_t)t->b->n * h->n_head;
     for (int64_t item = ith; item < n_items; item += nth) {
         int64_t i = item / h->n_head, head = item % h->n_head;
@@ -147,8 +124,8 @@ static void attention_worker(void *arg, int ith, int nth)
         size_t head_off = (size_t)((head / group) * hd);
         float max = -INFINITY;
         for (int64_t p = 0; p < n_pos; p++) {
-            float s =
-                kv_dot(c, c->k_cache, kv_index(c, seq, t->layer, p) + head_off, q, hd) * scale;
+            size_t idx = kv_index(c, seq, t->layer, p) + head_off;
+            float s = kt->dot_f32(hd, kc + idx * kv_elem, q) * scale;
             scores[p] = s;
             if (s > max) max = s;
         }
@@ -161,8 +138,8 @@ static void attention_worker(void *arg, int ith, int nth)
         float *out = c->att + i * n_q + head * hd;
         memset(out, 0, (size_t)hd * sizeof *out);
         for (int64_t p = 0; p < n_pos; p++) {
-            kv_axpy(c, c->v_cache, kv_index(c, seq, t->layer, p) + head_off, scores[p] * inv, out,
-                    hd);
+            size_t idx = kv_index(c, seq, t->layer, p) + head_off;
+            kt->mad(hd, scores[p] * inv, vc + idx * kv_elem, out);
         }
     }
 }

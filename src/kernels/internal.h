@@ -164,6 +164,13 @@ KERN_DECLARE_REF(q6_K)
 
 #undef KERN_DECLARE_REF
 
+// ---- vector kernels for attention (vec_ref.c, vec_avx2.c) ----
+
+void kern_mad_f32_ref(int64_t n, float a, const void *restrict v, float *restrict out);
+void kern_mad_f16_ref(int64_t n, float a, const void *restrict v, float *restrict out);
+void kern_mad_f32_avx2(int64_t n, float a, const void *restrict v, float *restrict out);
+void kern_mad_f16_avx2(int64_t n, float a, const void *restrict v, float *restrict out);
+
 // ---- quantized-activation path (actq_ref.c, dotq_avx2.c) ----
 
 /* Activation quantizers, rounding exactly as ggml's x86 build (round to nearest even). */

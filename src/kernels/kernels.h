@@ -34,6 +34,8 @@ typedef void (*kern_to_float_fn)(const void *restrict src, float *restrict dst, 
 typedef void (*kern_from_float_fn)(const float *restrict src, void *restrict dst, int64_t n);
 /* Dot product of n elements of a weight row w (this type) with f32 activations x. */
 typedef float (*kern_dot_f32_fn)(int64_t n, const void *restrict w, const float *restrict x);
+/* out[i] += a * v[i] for i < n, v a row of this type. */
+typedef void (*kern_mad_fn)(int64_t n, float a, const void *restrict v, float *restrict out);
 typedef void (*kern_quantize_act_fn)(const float *restrict x, void *restrict dst, int64_t n);
 /* Dot product of n elements of a weight row w with quantized activations a. */
 typedef float (*kern_dot_q_fn)(int64_t n, const void *restrict w, const void *restrict a);
@@ -57,6 +59,7 @@ typedef struct kern_traits {
     kern_dot_q_x4_fn dot_q_x4; /* 4 activation rows at once (prefill); set with dot_q */
     int64_t act_blck_size;
     size_t act_type_size;
+    kern_mad_fn mad; /* F32 and F16 only (attention over the KV cache), else NULL */
 } kern_traits;
 
 /* Fills the dispatch table once (thread-safe, idempotent). Every other kern_ function calls
