@@ -1,13 +1,15 @@
 /* matmul.c — the weight-times-activations product and row lookup used by the forward pass.
  *
- * kern_matmul splits the n_out weight rows into one contiguous range per thread. Inside its
- * range a thread walks tiles of MM_TILE rows; for each tile it loops over the tokens, so a tile
- * of weights is fetched from memory once per call and stays in cache for all tokens, while one
- * token's activations stay in L1 across the tile.
+ * kern_matmul splits the n_out weight rows into chunks of tiles that threads take in turn from
+ * an atomic counter. Inside a chunk a thread walks tiles of MM_TILE rows; for each tile it
+ * loops over the tokens, so a tile of weights is fetched from memory once per call and stays in
+ * cache for all tokens, while one token's activations stay in L1 across the tile.
  *
  * kern_matmul_act first quantizes the activations once per call (on the calling thread: n_tok
  * rows of n_in, small next to the n_out rows of weights) and then runs the same tiling with the
  * type's integer dot product (actq_ref.c explains why). */
+#include <stdatomic.h>
+
 #include "kernels/internal.h"
 
 #define MM_TILE 16 /* rows per tile; also the granularity of the per-thread split */
@@ -23,6 +25,7 @@ typedef struct {
     int64_t n_in, n_out, n_tok;
     const float *x;
     float *y;
+    atomic_int_fast64_t next; /* the next chunk of tiles to take (mm_worker) */
 } mm_task;
 
 static void mm_range(const mm_task *t, int64_t o0, int64_t o1)
@@ -56,20 +59,30 @@ static void mm_range(const mm_task *t, int64_t o0, int64_t o1)
     }
 }
 
+/* Threads take chunks of tiles from an atomic counter rather than fixed ranges, so a thread
+ * that loses its core for a while (a shared machine, or the other pools of a busy server) is
+ * covered by the others instead of holding up the op. Each row is still computed by one dot
+ * call, so the result does not depend on the thread count or the split. */
 static void mm_worker(void *arg, int ith, int nth)
 {
-    const mm_task *t = arg;
+    (void)ith;
+    mm_task *t = arg;
     int64_t n_tiles = (t->n_out + MM_TILE - 1) / MM_TILE;
-    int64_t per = n_tiles / nth, extra = n_tiles % nth;
-    int64_t tile0 = ith * per + (ith < extra ? ith : extra);
-    int64_t tile1 = tile0 + per + (ith < extra ? 1 : 0);
-    int64_t o0 = tile0 * MM_TILE, o1 = tile1 * MM_TILE;
-    if (o1 > t->n_out) o1 = t->n_out;
-    if (o0 < o1) mm_range(t, o0, o1);
+    int64_t chunk = n_tiles / ((int64_t)nth * 4); /* about 4 chunks per thread */
+    if (chunk < 1) chunk = 1;
+    for (;;) {
+        /* relaxed: the counter only hands out disjoint chunks; kern_pool_run's start and
+         * join order the data */
+        int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        int64_t o0 = c * chunk * MM_TILE, o1 = o0 + chunk * MM_TILE;
+        if (o0 >= t->n_out) break;
+        mm_range(t, o0, o1 < t->n_out ? o1 : t->n_out);
+    }
 }
 
 static void mm_run(kern_pool *p, mm_task *t)
 {
+    atomic_init(&t->next, 0);
     /* Too little work to pay for waking the workers: stay on this thread. */
     if (!p || kern_pool_size(p) == 1 || t->n_out < 2 * MM_TILE) {
         mm_range(t, 0, t->n_out);
@@ -86,7 +99,8 @@ void kern_matmul(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int
     CORE_ASSERT(n_in >= 0 && n_in % tr->blck_size == 0);
     CORE_ASSERT(n_out >= 0 && n_tok >= 0);
     if (n_out == 0 || n_tok == 0) return;
-    mm_task t = {tr->dot_f32, NULL, NULL, NULL, 0, w, w_row_bytes, n_in, n_out, n_tok, x, y};
+    mm_task t = {.dot = tr->dot_f32, .w = w, .w_row_bytes = w_row_bytes, .n_in = n_in,
+                 .n_out = n_out, .n_tok = n_tok, .x = x, .y = y};
     mm_run(p, &t);
 }
 
@@ -116,7 +130,9 @@ void kern_matmul_act(kern_pool *p, int wtype, const void *w, size_t w_row_bytes,
     for (int64_t k = 0; k < n_tok; k++) {
         tr->quantize_act(x + k * n_in, xq + (size_t)k * xq_row, n_in);
     }
-    mm_task t = {tr->dot_f32, tr->dot_q, tr->dot_q_x4, xq, xq_row, w, w_row_bytes, n_in, n_out, n_tok, x, y};
+    mm_task t = {.dot = tr->dot_f32, .dot_q = tr->dot_q, .dot_q_x4 = tr->dot_q_x4, .x_q = xq,
+                 .xq_row_bytes = xq_row, .w = w, .w_row_bytes = w_row_bytes, .n_in = n_in,
+                 .n_out = n_out, .n_tok = n_tok, .x = x, .y = y};
     mm_run(p, &t);
 }
 
