@@ -9,6 +9,10 @@
  * up to 0.24 on the tiny models vs the exact f32 result), so this is the fast path only; the
  * f32-activation path stays the exact reference (kern_set_f32_act).
  *
+ * A quantized Q8_0 activation row is its n/32 kern_block_q8_0 followed by the n/32 block scales
+ * again as f32 (the f16 value, exactly): the SIMD kernels read 8 scales with one load instead
+ * of converting one f16 per block (KERN_ACT_Q8_0_SIZE bytes per block in all).
+ *
  * Rounding matches ggml's x86 build, so this path reproduces llama.cpp's own logits closely:
  * Q8_0: d = amax / 127 stored as f16, q = round-to-nearest-even(x * (127 / amax)) (ggml's
  * AVX2 quantize_row_q8_0). Q8_K: iscale = -127 / max (max: the element of largest |x|, signed),
@@ -25,12 +29,15 @@
 void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int64_t n)
 {
     kern_block_q8_0 *b = dst;
+    uint8_t *dscale = (uint8_t *)dst + (size_t)(n / KERN_QK) * sizeof *b;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.0f;
         for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = kern_f32_to_f16(d);
+        const float df = kern_f16_to_f32(b[i].d);
+        memcpy(dscale + (size_t)i * sizeof df, &df, sizeof df); /* unaligned in general */
         for (int j = 0; j < KERN_QK; j++) {
             float v = nearbyintf(x[j] * id); /* default rounding: nearest even */
             if (!(v == v)) v = 0.0f;       /* NaN activations quantize to 0 */

@@ -35,7 +35,8 @@ static atomic_bool g_f32_act;
         tab[CORE_TYPE_##T].dot_q = kern_dot_q_##t##_ref;                                  \
         tab[CORE_TYPE_##T].dot_q_x4 = kern_dot_q_x4_##t##_ref;                            \
         tab[CORE_TYPE_##T].act_blck_size = sizeof(kern_block_##act) == 34 ? KERN_QK : KERN_QK_K; \
-        tab[CORE_TYPE_##T].act_type_size = sizeof(kern_block_##act);                      \
+        tab[CORE_TYPE_##T].act_type_size =                                                 \
+            sizeof(kern_block_##act) == 34 ? KERN_ACT_Q8_0_SIZE : sizeof(kern_block_##act); \
     } while (0)
 
 static void fill_ref(void)

@@ -66,28 +66,62 @@ static inline __m256i q4_unpack(const uint8_t *qs)
 
 // ---- Q8_0, Q4_0 (x Q8_0) ----
 
+/* The f32 scales that follow the nb blocks of a quantized Q8_0 activation row. */
+static inline const float *act_scales(const void *a, int64_t nb)
+{
+    return (const float *)(const void *)((const uint8_t *)a + (size_t)nb * sizeof(kern_block_q8_0));
+}
+
+/* The f16 scales of 8 weight blocks of `stride` bytes starting at p, as 8 floats: one gather of
+ * the 32-bit words at the scales, the low halves packed by a shuffle, one conversion. */
+static inline __m256 scales8(const void *p, int stride)
+{
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                           _mm256_set1_epi32(stride));
+    __m256i g = _mm256_i32gather_epi32((const int *)p, idx, 1);
+    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1,
+                                          -1, 0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1,
+                                          -1, -1);
+    g = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(g, pick), _MM_SHUFFLE(3, 1, 2, 0));
+    return _mm256_cvtph_ps(_mm256_castsi256_si128(g));
+}
+
+static inline __m256 lane(__m256 v, int j)
+{
+    return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j));
+}
+
+/* Blocks are taken 8 at a time: their 8 scale products come from one gather, one load and one
+ * multiply, and each block's broadcast is one permute. The gather may read 2 bytes past the
+ * last scale (its 32-bit word), which lie inside the block (the codes follow the scale). */
 float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restrict a)
 {
     const kern_block_q8_0 *x = w, *y = a;
     const int64_t nb = n / KERN_QK;
+    const float *dy = act_scales(a, nb);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    for (; i + 8 <= nb; i += 8) {
         _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
-        __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i].qs),
-                            _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + 1].qs),
-                            _mm256_loadu_si256((const __m256i *)(const void *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)),
-                               _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i + 1].d) * f16(y[i + 1].d)),
-                               _mm256_cvtepi32_ps(p1), acc1);
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH + 192, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH + 256, _MM_HINT_T0);
+        const __m256 s = _mm256_mul_ps(scales8(&x[i].d, sizeof *x), _mm256_loadu_ps(dy + i));
+        for (int j = 0; j < 8; j += 2) {
+            __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + j].qs),
+                                _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs));
+            __m256i p1 =
+                dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + j + 1].qs),
+                       _mm256_loadu_si256((const __m256i *)(const void *)y[i + j + 1].qs));
+            acc0 = _mm256_fmadd_ps(lane(s, j), _mm256_cvtepi32_ps(p0), acc0);
+            acc1 = _mm256_fmadd_ps(lane(s, j + 1), _mm256_cvtepi32_ps(p1), acc1);
+        }
     }
     for (; i < nb; i++) {
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i].qs),
                             _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)),
-                               _mm256_cvtepi32_ps(p0), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * dy[i]), _mm256_cvtepi32_ps(p0), acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
@@ -97,25 +131,30 @@ float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restri
     const kern_block_q4_0 *x = w;
     const kern_block_q8_0 *y = a;
     const int64_t nb = n / KERN_QK;
+    const float *dy = act_scales(a, nb);
     const __m256i eight = _mm256_set1_epi8(8);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= nb; i += 2) {
+    for (; i + 8 <= nb; i += 8) {
         _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
-        __m256i q0 = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
-        __m256i q1 = _mm256_sub_epi8(q4_unpack(x[i + 1].qs), eight);
-        __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        __m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)(const void *)y[i + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)),
-                               _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i + 1].d) * f16(y[i + 1].d)),
-                               _mm256_cvtepi32_ps(p1), acc1);
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)(x + i) + W_PREFETCH + 128, _MM_HINT_T0);
+        const __m256 s = _mm256_mul_ps(scales8(&x[i].d, sizeof *x), _mm256_loadu_ps(dy + i));
+        for (int j = 0; j < 8; j += 2) {
+            __m256i q0 = _mm256_sub_epi8(q4_unpack(x[i + j].qs), eight);
+            __m256i q1 = _mm256_sub_epi8(q4_unpack(x[i + j + 1].qs), eight);
+            __m256i p0 =
+                dot_i8(q0, _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs));
+            __m256i p1 =
+                dot_i8(q1, _mm256_loadu_si256((const __m256i *)(const void *)y[i + j + 1].qs));
+            acc0 = _mm256_fmadd_ps(lane(s, j), _mm256_cvtepi32_ps(p0), acc0);
+            acc1 = _mm256_fmadd_ps(lane(s, j + 1), _mm256_cvtepi32_ps(p1), acc1);
+        }
     }
     for (; i < nb; i++) {
         __m256i q0 = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
         __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * f16(y[i].d)),
-                               _mm256_cvtepi32_ps(p0), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * dy[i]), _mm256_cvtepi32_ps(p0), acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
@@ -247,10 +286,13 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
 {
     const kern_block_q8_0 *x = w;
     const kern_block_q8_0 *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
+    const int64_t nb = n / KERN_QK;
+    const float *dy[4] = {act_scales(y[0], nb), act_scales(y[1], nb), act_scales(y[2], nb),
+                          act_scales(y[3], nb)};
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
+    for (int64_t i = 0; i < nb; i++) {
         _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
         const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
         const __m256i ax = _mm256_sign_epi8(xv, xv);
@@ -258,8 +300,7 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16(y[k][i].d)), _mm256_cvtepi32_ps(p),
-                                     acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
         }
     }
     for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
@@ -270,10 +311,13 @@ void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *rest
 {
     const kern_block_q4_0 *x = w;
     const kern_block_q8_0 *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
+    const int64_t nb = n / KERN_QK;
+    const float *dy[4] = {act_scales(y[0], nb), act_scales(y[1], nb), act_scales(y[2], nb),
+                          act_scales(y[3], nb)};
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
+    for (int64_t i = 0; i < nb; i++) {
         _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
         const __m256i xv = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
         const __m256i ax = _mm256_sign_epi8(xv, xv);
@@ -281,8 +325,7 @@ void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *rest
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16(y[k][i].d)), _mm256_cvtepi32_ps(p),
-                                     acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
         }
     }
     for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);

@@ -106,9 +106,11 @@ void kern_matmul(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int
 
 size_t kern_matmul_work_size(int64_t n_in, int64_t n_tok)
 {
-    /* Q8_K rows (292 bytes per 256) are the larger of the two activation types */
-    size_t row = (size_t)((n_in + KERN_QK_K - 1) / KERN_QK_K) * sizeof(kern_block_q8_K);
-    return row * (size_t)n_tok;
+    /* the larger of a Q8_K row (292 bytes per 256) and a Q8_0 one (38 per 32, with its f32
+     * scales) */
+    size_t rk = (size_t)((n_in + KERN_QK_K - 1) / KERN_QK_K) * sizeof(kern_block_q8_K);
+    size_t r0 = (size_t)((n_in + KERN_QK - 1) / KERN_QK) * KERN_ACT_Q8_0_SIZE;
+    return (rk > r0 ? rk : r0) * (size_t)n_tok;
 }
 
 void kern_matmul_act(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int64_t n_in,
