@@ -9,9 +9,10 @@
  * up to 0.24 on the tiny models vs the exact f32 result), so this is the fast path only; the
  * f32-activation path stays the exact reference (kern_set_f32_act).
  *
- * A quantized Q8_0 activation row is its n/32 kern_block_q8_0 followed by the n/32 block scales
- * again as f32 (the f16 value, exactly): the SIMD kernels read 8 scales with one load instead
- * of converting one f16 per block (KERN_ACT_Q8_0_SIZE bytes per block in all).
+ * A quantized Q8_0 activation row is its n/32 kern_block_q8_0, then the n/32 block scales d
+ * again as f32 (the f16 value, exactly), then the n/32 products d * sum(qs) as f32: the SIMD
+ * kernels read 8 scales with one load instead of converting one f16 per block, and Q4_0 uses
+ * sum (q - 8) y = sum q y - 8 sum y with unsigned codes (KERN_ACT_Q8_0_SIZE bytes per block).
  *
  * Rounding matches ggml's x86 build, so this path reproduces llama.cpp's own logits closely:
  * Q8_0: d = amax / 127 stored as f16, q = round-to-nearest-even(x * (127 / amax)) (ggml's
@@ -36,13 +37,17 @@ void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = kern_f32_to_f16(d);
-        const float df = kern_f16_to_f32(b[i].d);
-        memcpy(dscale + (size_t)i * sizeof df, &df, sizeof df); /* unaligned in general */
+        int sum = 0;
         for (int j = 0; j < KERN_QK; j++) {
             float v = nearbyintf(x[j] * id); /* default rounding: nearest even */
             if (!(v == v)) v = 0.0f;       /* NaN activations quantize to 0 */
             b[i].qs[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
+            sum += b[i].qs[j];
         }
+        const float df = kern_f16_to_f32(b[i].d), ds = df * (float)sum;
+        /* unaligned in general: memcpy */
+        memcpy(dscale + (size_t)i * sizeof df, &df, sizeof df);
+        memcpy(dscale + (size_t)(n / KERN_QK + i) * sizeof ds, &ds, sizeof ds);
     }
 }
 

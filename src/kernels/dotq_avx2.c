@@ -126,37 +126,48 @@ float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restri
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+/* Unsigned codes: sum (q - 8) * y = sum q * y - 8 * sum y, the second term from the
+ * activation row's d * sum(qs) array (one FMA per 8 blocks) instead of a sign fix per block. */
 float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restrict a)
 {
     const kern_block_q4_0 *x = w;
     const kern_block_q8_0 *y = a;
     const int64_t nb = n / KERN_QK;
-    const float *dy = act_scales(a, nb);
-    const __m256i eight = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const float *dy = act_scales(a, nb), *dsum = dy + nb;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), corr = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + 8 <= nb; i += 8) {
         _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
         _mm_prefetch((const char *)(x + i) + W_PREFETCH + 64, _MM_HINT_T0);
         _mm_prefetch((const char *)(x + i) + W_PREFETCH + 128, _MM_HINT_T0);
-        const __m256 s = _mm256_mul_ps(scales8(&x[i].d, sizeof *x), _mm256_loadu_ps(dy + i));
+        const __m256 dx = scales8(&x[i].d, sizeof *x);
+        const __m256 s = _mm256_mul_ps(dx, _mm256_loadu_ps(dy + i));
+        corr = _mm256_fmadd_ps(dx, _mm256_loadu_ps(dsum + i), corr);
         for (int j = 0; j < 8; j += 2) {
-            __m256i q0 = _mm256_sub_epi8(q4_unpack(x[i + j].qs), eight);
-            __m256i q1 = _mm256_sub_epi8(q4_unpack(x[i + j + 1].qs), eight);
-            __m256i p0 =
-                dot_i8(q0, _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs));
-            __m256i p1 =
-                dot_i8(q1, _mm256_loadu_si256((const __m256i *)(const void *)y[i + j + 1].qs));
+            __m256i p0 = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(q4_unpack(x[i + j].qs),
+                                     _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs)),
+                ones);
+            __m256i p1 = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(
+                    q4_unpack(x[i + j + 1].qs),
+                    _mm256_loadu_si256((const __m256i *)(const void *)y[i + j + 1].qs)),
+                ones);
             acc0 = _mm256_fmadd_ps(lane(s, j), _mm256_cvtepi32_ps(p0), acc0);
             acc1 = _mm256_fmadd_ps(lane(s, j + 1), _mm256_cvtepi32_ps(p1), acc1);
         }
     }
+    float sum = hsum8(_mm256_add_ps(acc0, acc1)) - 8.0f * hsum8(corr);
     for (; i < nb; i++) {
-        __m256i q0 = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
-        __m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * dy[i]), _mm256_cvtepi32_ps(p0), acc0);
+        __m256i p0 = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(q4_unpack(x[i].qs),
+                                 _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs)),
+            ones);
+        const float dxi = f16(x[i].d);
+        sum += dxi * dy[i] * hsum8(_mm256_cvtepi32_ps(p0)) - 8.0f * dxi * dsum[i];
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    return sum;
 }
 
 // ---- Q4_K, Q6_K (x Q8_K) ----
@@ -281,6 +292,8 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
 
 #define ACT(k) ((const void *)((const uint8_t *)a + (size_t)(k) * a_stride))
 
+/* Q8_0 and Q4_0 x4: 8 blocks at a time as in the single-row kernels; the weight scales and
+ * codes are unpacked once for the four tokens. A trailing partial group goes block by block. */
 void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *restrict a,
                              size_t a_stride, float *restrict out)
 {
@@ -292,15 +305,31 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
     const __m256i ones = _mm256_set1_epi16(1);
-    for (int64_t i = 0; i < nb; i++) {
-        _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        prefetch_lines((const char *)(x + i) + W_PREFETCH, 8 * sizeof *x);
+        const __m256 dx = scales8(&x[i].d, sizeof *x);
+        __m256 s[4];
+        for (int k = 0; k < 4; k++) s[k] = _mm256_mul_ps(dx, _mm256_loadu_ps(dy[k] + i));
+        for (int j = 0; j < 8; j++) {
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x[i + j].qs);
+            const __m256i ax = _mm256_sign_epi8(xv, xv);
+            for (int k = 0; k < 4; k++) {
+                __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i + j].qs);
+                __m256i p =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
+                acc[k] = _mm256_fmadd_ps(lane(s[k], j), _mm256_cvtepi32_ps(p), acc[k]);
+            }
+        }
+    }
+    for (; i < nb; i++) {
         const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
         const __m256i ax = _mm256_sign_epi8(xv, xv);
-        const float dx = f16(x[i].d);
+        const float dxi = f16(x[i].d);
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dxi * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
         }
     }
     for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
@@ -316,19 +345,39 @@ void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *rest
                           act_scales(y[3], nb)};
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                      _mm256_setzero_ps()};
-    const __m256i ones = _mm256_set1_epi16(1), eight = _mm256_set1_epi8(8);
-    for (int64_t i = 0; i < nb; i++) {
-        _mm_prefetch((const char *)(x + i) + W_PREFETCH, _MM_HINT_T0);
-        const __m256i xv = _mm256_sub_epi8(q4_unpack(x[i].qs), eight);
-        const __m256i ax = _mm256_sign_epi8(xv, xv);
-        const float dx = f16(x[i].d);
+    __m256 corr[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                      _mm256_setzero_ps()};
+    float tail[4] = {0};
+    const __m256i ones = _mm256_set1_epi16(1);
+    int64_t i = 0;
+    for (; i + 8 <= nb; i += 8) {
+        prefetch_lines((const char *)(x + i) + W_PREFETCH, 8 * sizeof *x);
+        const __m256 dx = scales8(&x[i].d, sizeof *x);
+        __m256 s[4];
         for (int k = 0; k < 4; k++) {
-            __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
+            s[k] = _mm256_mul_ps(dx, _mm256_loadu_ps(dy[k] + i));
+            corr[k] = _mm256_fmadd_ps(dx, _mm256_loadu_ps(dy[k] + nb + i), corr[k]);
+        }
+        for (int j = 0; j < 8; j++) {
+            const __m256i q = q4_unpack(x[i + j].qs); /* unsigned: the - 8 is in corr */
+            for (int k = 0; k < 4; k++) {
+                __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i + j].qs);
+                __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), ones);
+                acc[k] = _mm256_fmadd_ps(lane(s[k], j), _mm256_cvtepi32_ps(p), acc[k]);
+            }
         }
     }
-    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
+    for (; i < nb; i++) {
+        const __m256i q = q4_unpack(x[i].qs);
+        const float dxi = f16(x[i].d);
+        for (int k = 0; k < 4; k++) {
+            __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), ones);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dxi * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
+            tail[k] += dxi * dy[k][nb + i];
+        }
+    }
+    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]) - 8.0f * (hsum8(corr[k]) + tail[k]);
 }
 
 void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *restrict a,

@@ -173,9 +173,9 @@ void kern_mad_f16_avx2(int64_t n, float a, const void *restrict v, float *restri
 
 // ---- quantized-activation path (actq_ref.c, dotq_avx2.c) ----
 
-/* Bytes per 32 activations of a quantized Q8_0 activation row: the block, plus its scale as
- * an f32 in the array that follows the row's blocks (actq_ref.c). */
-#define KERN_ACT_Q8_0_SIZE (sizeof(kern_block_q8_0) + sizeof(float))
+/* Bytes per 32 activations of a quantized Q8_0 activation row: the block, plus its scale d and
+ * d * (sum of its codes), as f32, in two arrays that follow the row's blocks (actq_ref.c). */
+#define KERN_ACT_Q8_0_SIZE (sizeof(kern_block_q8_0) + 2 * sizeof(float))
 
 /* Activation quantizers, rounding exactly as ggml's x86 build (round to nearest even). */
 void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int64_t n);

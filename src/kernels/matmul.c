@@ -106,8 +106,8 @@ void kern_matmul(kern_pool *p, int wtype, const void *w, size_t w_row_bytes, int
 
 size_t kern_matmul_work_size(int64_t n_in, int64_t n_tok)
 {
-    /* the larger of a Q8_K row (292 bytes per 256) and a Q8_0 one (38 per 32, with its f32
-     * scales) */
+    /* the larger of a Q8_K row (292 bytes per 256) and a Q8_0 one (42 per 32, with its f32
+     * scales and sums) */
     size_t rk = (size_t)((n_in + KERN_QK_K - 1) / KERN_QK_K) * sizeof(kern_block_q8_K);
     size_t r0 = (size_t)((n_in + KERN_QK - 1) / KERN_QK) * KERN_ACT_Q8_0_SIZE;
     return (rk > r0 ? rk : r0) * (size_t)n_tok;

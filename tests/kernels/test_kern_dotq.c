@@ -131,7 +131,8 @@ TEST(dotq_simd_matches_ref)
 TEST(quantize_act_rounds_to_the_nearest_step)
 {
     float x[KERN_QK_K], back[KERN_QK_K];
-    kern_block_q8_0 q0[KERN_QK_K / KERN_QK + 2]; /* + the trailing f32 scales (8 x 4 bytes) */
+    /* 8 blocks + the trailing f32 scales and scaled sums (8 x 8 bytes) */
+    kern_block_q8_0 q0[KERN_QK_K / KERN_QK + 2];
     kern_block_q8_K qk;
     for (int rep = 0; rep < 50; rep++) {
         for (int i = 0; i < KERN_QK_K; i++) x[i] = frand() * (float)(rep + 1);
@@ -148,6 +149,11 @@ TEST(quantize_act_rounds_to_the_nearest_step)
             float df;
             memcpy(&df, (const uint8_t *)q0 + 8 * sizeof(kern_block_q8_0) + 4 * (size_t)b, 4);
             CHECK(df == d); /* the trailing f32 copy of the scale */
+            float ds;
+            int sum = 0;
+            memcpy(&ds, (const uint8_t *)q0 + 8 * sizeof(kern_block_q8_0) + 32 + 4 * (size_t)b, 4);
+            for (int j = 0; j < KERN_QK; j++) sum += q0[b].qs[j];
+            CHECK(ds == d * (float)sum); /* then d * sum of the codes */
             for (int j = 0; j < KERN_QK; j++) {
                 /* the step is amax/127; d is its f16 rounding */
                 CHECK(fabsf(back[b * KERN_QK + j] - x[b * KERN_QK + j]) <=
