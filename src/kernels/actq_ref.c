@@ -33,14 +33,15 @@ void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int
     uint8_t *dscale = (uint8_t *)dst + (size_t)(n / KERN_QK) * sizeof *b;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.0f;
-        for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < KERN_QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = kern_f32_to_f16(d);
         int sum = 0;
         for (int j = 0; j < KERN_QK; j++) {
             float v = nearbyintf(x[j] * id); /* default rounding: nearest even */
-            if (!(v == v)) v = 0.0f;       /* NaN activations quantize to 0 */
+            if (!(v == v)) v = 0.0f;         /* NaN activations quantize to 0 */
             b[i].qs[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
             sum += b[i].qs[j];
         }
@@ -74,7 +75,8 @@ void kern_quantize_act_q8_K_ref(const float *restrict x, void *restrict dst, int
         }
         for (int j = 0; j < KERN_QK_K / 16; j++) {
             int s = 0;
-            for (int l = 0; l < 16; l++) s += b[i].qs[16 * j + l];
+            for (int l = 0; l < 16; l++)
+                s += b[i].qs[16 * j + l];
             b[i].bsums[j] = (int16_t)s;
         }
         b[i].d = 1.0f / iscale;
@@ -89,7 +91,8 @@ float kern_dot_q_q8_0_ref(int64_t n, const void *restrict w, const void *restric
     float sum = 0.0f;
     for (int64_t i = 0; i < n / KERN_QK; i++) {
         int s = 0;
-        for (int j = 0; j < KERN_QK; j++) s += x[i].qs[j] * y[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            s += x[i].qs[j] * y[i].qs[j];
         sum += (float)s * (kern_f16_to_f32(x[i].d) * kern_f16_to_f32(y[i].d));
     }
     return sum;
@@ -163,7 +166,8 @@ float kern_dot_q_q6_K_ref(int64_t n, const void *restrict w, const void *restric
                 s[is + 4] += q3 * qy[l + 64];
                 s[is + 6] += q4 * qy[l + 96];
             }
-            for (int k = 0; k < 8; k++) sumi += sc[k] * s[k];
+            for (int k = 0; k < 8; k++)
+                sumi += sc[k] * s[k];
         }
         sum += y[i].d * kern_f16_to_f32(x[i].d) * (float)sumi;
     }
@@ -172,13 +176,13 @@ float kern_dot_q_q6_K_ref(int64_t n, const void *restrict w, const void *restric
 
 // ---- four activation rows at once: the oracle of the x4 kernels ----
 
-#define X4_REF(t)                                                                             \
-    void kern_dot_q_x4_##t##_ref(int64_t n, const void *restrict w, const void *restrict a,   \
-                                 size_t a_stride, float *restrict out)                        \
-    {                                                                                         \
-        for (int k = 0; k < 4; k++) {                                                         \
-            out[k] = kern_dot_q_##t##_ref(n, w, (const uint8_t *)a + (size_t)k * a_stride);   \
-        }                                                                                     \
+#define X4_REF(t)                                                                                  \
+    void kern_dot_q_x4_##t##_ref(int64_t n, const void *restrict w, const void *restrict a,        \
+                                 size_t a_stride, float *restrict out)                             \
+    {                                                                                              \
+        for (int k = 0; k < 4; k++) {                                                              \
+            out[k] = kern_dot_q_##t##_ref(n, w, (const uint8_t *)a + (size_t)k * a_stride);        \
+        }                                                                                          \
     }
 
 X4_REF(q8_0)

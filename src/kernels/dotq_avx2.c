@@ -24,7 +24,8 @@
 /* Prefetches the lines covering bytes [p, p + n). */
 static inline void prefetch_lines(const char *p, size_t n)
 {
-    for (size_t o = 0; o < n; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+    for (size_t o = 0; o < n; o += 64)
+        _mm_prefetch(p + o, _MM_HINT_T0);
 }
 
 static inline float f16(uint16_t h)
@@ -66,7 +67,16 @@ static inline __m256i q4_unpack(const uint8_t *qs)
 
 // ---- Q8_0, Q4_0 (x Q8_0) ----
 
-/* The f32 scales that follow the nb blocks of a quantized Q8_0 activation row. */
+/* A float at p, which the activation row's layout leaves unaligned in general. */
+static inline float ldf(const float *p)
+{
+    float v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The f32 scales that follow the nb blocks of a quantized Q8_0 activation row (unaligned: read
+ * them with ldf or unaligned vector loads). */
 static inline const float *act_scales(const void *a, int64_t nb)
 {
     return (const float *)(const void *)((const uint8_t *)a + (size_t)nb * sizeof(kern_block_q8_0));
@@ -76,12 +86,11 @@ static inline const float *act_scales(const void *a, int64_t nb)
  * the 32-bit words at the scales, the low halves packed by a shuffle, one conversion. */
 static inline __m256 scales8(const void *p, int stride)
 {
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                           _mm256_set1_epi32(stride));
+    const __m256i idx =
+        _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
     __m256i g = _mm256_i32gather_epi32((const int *)p, idx, 1);
-    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1,
-                                          -1, 0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1,
-                                          -1, -1);
+    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
     g = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(g, pick), _MM_SHUFFLE(3, 1, 2, 0));
     return _mm256_cvtph_ps(_mm256_castsi256_si128(g));
 }
@@ -111,9 +120,8 @@ float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restri
         for (int j = 0; j < 8; j += 2) {
             __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + j].qs),
                                 _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs));
-            __m256i p1 =
-                dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + j + 1].qs),
-                       _mm256_loadu_si256((const __m256i *)(const void *)y[i + j + 1].qs));
+            __m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i + j + 1].qs),
+                                _mm256_loadu_si256((const __m256i *)(const void *)y[i + j + 1].qs));
             acc0 = _mm256_fmadd_ps(lane(s, j), _mm256_cvtepi32_ps(p0), acc0);
             acc1 = _mm256_fmadd_ps(lane(s, j + 1), _mm256_cvtepi32_ps(p1), acc1);
         }
@@ -121,7 +129,8 @@ float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restri
     for (; i < nb; i++) {
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i].qs),
                             _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * dy[i]), _mm256_cvtepi32_ps(p0), acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * ldf(dy + i)), _mm256_cvtepi32_ps(p0),
+                               acc0);
     }
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
@@ -146,8 +155,9 @@ float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restri
         corr = _mm256_fmadd_ps(dx, _mm256_loadu_ps(dsum + i), corr);
         for (int j = 0; j < 8; j += 2) {
             __m256i p0 = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(q4_unpack(x[i + j].qs),
-                                     _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs)),
+                _mm256_maddubs_epi16(
+                    q4_unpack(x[i + j].qs),
+                    _mm256_loadu_si256((const __m256i *)(const void *)y[i + j].qs)),
                 ones);
             __m256i p1 = _mm256_madd_epi16(
                 _mm256_maddubs_epi16(
@@ -165,7 +175,7 @@ float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restri
                                  _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs)),
             ones);
         const float dxi = f16(x[i].d);
-        sum += dxi * dy[i] * hsum8(_mm256_cvtepi32_ps(p0)) - 8.0f * dxi * dsum[i];
+        sum += dxi * ldf(dy + i) * hsum8(_mm256_cvtepi32_ps(p0)) - 8.0f * dxi * ldf(dsum + i);
     }
     return sum;
 }
@@ -204,8 +214,8 @@ float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restri
         const __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(y[i].bsums + 8));
         int64_t m64;
         memcpy(&m64, m, 8);
-        __m128i pm = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(m64)),
-                                    _mm_hadd_epi16(b0, b1));
+        __m128i pm =
+            _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(m64)), _mm_hadd_epi16(b0, b1));
         pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, _MM_SHUFFLE(1, 0, 3, 2)));
         pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, _MM_SHUFFLE(2, 3, 0, 1)));
         const uint8_t *q = x[i].qs;
@@ -215,13 +225,12 @@ float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restri
             const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)q);
             const __m256i lo = _mm256_and_si256(v, low);
             const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            __m256i p0 = _mm256_maddubs_epi16(
-                lo, _mm256_loadu_si256((const __m256i *)(const void *)qy));
+            __m256i p0 =
+                _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)qy));
             __m256i p1 = _mm256_maddubs_epi16(
                 hi, _mm256_loadu_si256((const __m256i *)(const void *)(qy + 32)));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
-            sumi = _mm256_add_epi32(sumi,
-                                    _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
         }
         const float d = y[i].d * f16(x[i].d), dmin = y[i].d * f16(x[i].dmin);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
@@ -232,8 +241,8 @@ float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restri
 
 /* pshufb masks picking int16 scale 2k (low 128-bit lane) and 2k+1 (high lane) in every word */
 #define Q6_SHUF(a) (char)(2 * (a)), (char)(2 * (a) + 1)
-#define Q6_SHUF8(a) Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), \
-                    Q6_SHUF(a), Q6_SHUF(a)
+#define Q6_SHUF8(a)                                                                                \
+    Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a), Q6_SHUF(a)
 
 float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restrict a)
 {
@@ -254,7 +263,8 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
             int64_t s64;
             memcpy(&s64, sc, 8);
             /* the 8 scales as int16 in both 128-bit lanes; lane L of q[k] takes sc[2k + L] */
-            const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(s64)));
+            const __m256i sc16 =
+                _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(s64)));
             const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
             const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
             const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
@@ -271,17 +281,15 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
                 _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
             for (int k = 0; k < 4; k++) {
-                const __m256i vy =
-                    _mm256_loadu_si256((const __m256i *)(const void *)(qy + 32 * k));
+                const __m256i vy = _mm256_loadu_si256((const __m256i *)(const void *)(qy + 32 * k));
                 /* (q - 32) . y = q . y - 32 . y, both unsigned x signed */
-                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], vy),
-                                             _mm256_maddubs_epi16(m32, vy));
+                __m256i p =
+                    _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], vy), _mm256_maddubs_epi16(m32, vy));
                 const __m256i s = _mm256_shuffle_epi8(sc16, g_q6_shuf[k]);
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * f16(x[i].d)), _mm256_cvtepi32_ps(sumi),
-                              acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * f16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum8(acc);
 }
@@ -290,7 +298,7 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
 /* One weight row against 4 activation rows (a, a + a_stride, ...): the weights are unpacked
  * once per block for all four, which is where a single-row dot spends most of its work. */
 
-#define ACT(k) ((const void *)((const uint8_t *)a + (size_t)(k) * a_stride))
+#define ACT(k) ((const void *)((const uint8_t *)a + (size_t)(k)*a_stride))
 
 /* Q8_0 and Q4_0 x4: 8 blocks at a time as in the single-row kernels; the weight scales and
  * codes are unpacked once for the four tokens. A trailing partial group goes block by block. */
@@ -310,7 +318,8 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
         prefetch_lines((const char *)(x + i) + W_PREFETCH, 8 * sizeof *x);
         const __m256 dx = scales8(&x[i].d, sizeof *x);
         __m256 s[4];
-        for (int k = 0; k < 4; k++) s[k] = _mm256_mul_ps(dx, _mm256_loadu_ps(dy[k] + i));
+        for (int k = 0; k < 4; k++)
+            s[k] = _mm256_mul_ps(dx, _mm256_loadu_ps(dy[k] + i));
         for (int j = 0; j < 8; j++) {
             const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x[i + j].qs);
             const __m256i ax = _mm256_sign_epi8(xv, xv);
@@ -329,10 +338,12 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dxi * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dxi * ldf(dy[k] + i)), _mm256_cvtepi32_ps(p),
+                                     acc[k]);
         }
     }
-    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]);
 }
 
 void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *restrict a,
@@ -373,11 +384,13 @@ void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *rest
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), ones);
-            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dxi * dy[k][i]), _mm256_cvtepi32_ps(p), acc[k]);
-            tail[k] += dxi * dy[k][nb + i];
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dxi * ldf(dy[k] + i)), _mm256_cvtepi32_ps(p),
+                                     acc[k]);
+            tail[k] += dxi * ldf(dy[k] + nb + i);
         }
     }
-    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]) - 8.0f * (hsum8(corr[k]) + tail[k]);
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]) - 8.0f * (hsum8(corr[k]) + tail[k]);
 }
 
 void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *restrict a,
@@ -396,8 +409,8 @@ void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *rest
         int64_t m64;
         memcpy(&m64, m, 8);
         const __m128i m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(m64));
-        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
-                           _mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
         for (int c = 0; c < 4; c++) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(x[i].qs + 32 * c));
             const __m256i lo = _mm256_and_si256(v, low);
@@ -405,8 +418,8 @@ void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *rest
             const __m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
             for (int k = 0; k < 4; k++) {
                 const int8_t *qy = y[k][i].qs + 64 * c;
-                __m256i p0 = _mm256_maddubs_epi16(
-                    lo, _mm256_loadu_si256((const __m256i *)(const void *)qy));
+                __m256i p0 =
+                    _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)qy));
                 __m256i p1 = _mm256_maddubs_epi16(
                     hi, _mm256_loadu_si256((const __m256i *)(const void *)(qy + 32)));
                 sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(_mm256_madd_epi16(p0, s0),
@@ -416,8 +429,7 @@ void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *rest
         const float dx = f16(x[i].d), dminx = f16(x[i].dmin);
         for (int k = 0; k < 4; k++) {
             const __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)y[k][i].bsums);
-            const __m128i b1 =
-                _mm_loadu_si128((const __m128i *)(const void *)(y[k][i].bsums + 8));
+            const __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(y[k][i].bsums + 8));
             __m128i pm = _mm_madd_epi16(m16, _mm_hadd_epi16(b0, b1));
             pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, _MM_SHUFFLE(1, 0, 3, 2)));
             pm = _mm_add_epi32(pm, _mm_shuffle_epi32(pm, _MM_SHUFFLE(2, 3, 0, 1)));
@@ -426,7 +438,8 @@ void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *rest
             summ_f[k] += dmin * (float)_mm_cvtsi128_si32(pm);
         }
     }
-    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]) - summ_f[k];
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]) - summ_f[k];
 }
 
 void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *restrict a,
@@ -443,8 +456,8 @@ void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *rest
                      _mm256_setzero_ps()};
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
         prefetch_lines((const char *)(x + i) + W_PREFETCH, sizeof x[i]);
-        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
-                           _mm256_setzero_si256(), _mm256_setzero_si256()};
+        __m256i sumi[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                           _mm256_setzero_si256()};
         for (int half = 0; half < 2; half++) {
             const uint8_t *ql = x[i].ql + 64 * half, *qh = x[i].qh + 32 * half;
             int64_t s64;
@@ -483,5 +496,6 @@ void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *rest
                                      acc[k]);
         }
     }
-    for (int k = 0; k < 4; k++) out[k] = hsum8(acc[k]);
+    for (int k = 0; k < 4; k++)
+        out[k] = hsum8(acc[k]);
 }

@@ -15,7 +15,8 @@ void kern_mad_f32_avx2(int64_t n, float a, const void *restrict v, float *restri
         _mm256_storeu_ps(out + i,
                          _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(out + i)));
     }
-    for (; i < n; i++) out[i] += a * x[i];
+    for (; i < n; i++)
+        out[i] += a * x[i];
 }
 
 void kern_mad_f16_avx2(int64_t n, float a, const void *restrict v, float *restrict out)
@@ -27,5 +28,6 @@ void kern_mad_f16_avx2(int64_t n, float a, const void *restrict v, float *restri
         __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(x + i)));
         _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, xv, _mm256_loadu_ps(out + i)));
     }
-    for (; i < n; i++) out[i] += a * _cvtsh_ss(x[i]);
+    for (; i < n; i++)
+        out[i] += a * _cvtsh_ss(x[i]);
 }

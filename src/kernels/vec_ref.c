@@ -6,11 +6,13 @@
 void kern_mad_f32_ref(int64_t n, float a, const void *restrict v, float *restrict out)
 {
     const float *x = v;
-    for (int64_t i = 0; i < n; i++) out[i] += a * x[i];
+    for (int64_t i = 0; i < n; i++)
+        out[i] += a * x[i];
 }
 
 void kern_mad_f16_ref(int64_t n, float a, const void *restrict v, float *restrict out)
 {
     const uint16_t *x = v;
-    for (int64_t i = 0; i < n; i++) out[i] += a * kern_f16_to_f32(x[i]);
+    for (int64_t i = 0; i < n; i++)
+        out[i] += a * kern_f16_to_f32(x[i]);
 }

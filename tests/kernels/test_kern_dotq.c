@@ -45,7 +45,8 @@ static void act_dequant(const kern_traits *t, const void *a, float *out, int64_t
         return;
     }
     const kern_block_q8_K *b = a;
-    for (int64_t i = 0; i < n; i++) out[i] = b[i / KERN_QK_K].d * (float)b[i / KERN_QK_K].qs[i % KERN_QK_K];
+    for (int64_t i = 0; i < n; i++)
+        out[i] = b[i / KERN_QK_K].d * (float)b[i / KERN_QK_K].qs[i % KERN_QK_K];
 }
 
 /* Fills a weight row: 0 random floats through from_float, 1 random bytes with sane f16 scales,
@@ -57,10 +58,12 @@ static void fill_weights(const kern_traits *t, uint8_t *w, int64_t n, int mode, 
         memset(w, 0, rb);
         return;
     }
-    for (int64_t i = 0; i < n; i++) tmp[i] = frand() * 3.0f;
+    for (int64_t i = 0; i < n; i++)
+        tmp[i] = frand() * 3.0f;
     t->from_float(tmp, w, n);
     if (mode == 0) return;
-    for (size_t i = 0; i < rb; i++) w[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < rb; i++)
+        w[i] = (uint8_t)rnd();
     /* restore finite scales: f16 fields at known offsets per block */
     for (int64_t b = 0; b < n / t->blck_size; b++) {
         uint8_t *blk = w + (size_t)b * t->type_size;
@@ -80,7 +83,8 @@ static void run_type(int ti, int64_t n, int wmode, int amode, float *tmp, float 
 {
     const kern_traits *t = kern_traits_get(g_types[ti]), *r = kern_traits_ref(g_types[ti]);
     fill_weights(r, w, n, wmode, tmp);
-    for (int64_t i = 0; i < n; i++) x[i] = amode == 0 ? frand() : amode == 1 ? 0.0f : frand() * 1e4f;
+    for (int64_t i = 0; i < n; i++)
+        x[i] = amode == 0 ? frand() : amode == 1 ? 0.0f : frand() * 1e4f;
     r->quantize_act(x, a, n);
     r->to_float(w, wf, n);
     act_dequant(r, a, af, n);
@@ -92,7 +96,8 @@ static void run_type(int ti, int64_t n, int wmode, int amode, float *tmp, float 
     float ref = r->dot_q(n, w, a), got = t->dot_q(n, w, a);
     /* the x4 kernel on four copies of the row, strided as a matmul lays them out */
     size_t ab = (size_t)(n / r->act_blck_size) * r->act_type_size;
-    for (int k = 1; k < 4; k++) memcpy(a + (size_t)k * ab, a, ab);
+    for (int k = 1; k < 4; k++)
+        memcpy(a + (size_t)k * ab, a, ab);
     float x4[4], x4r[4];
     t->dot_q_x4(n, w, a, ab, x4);
     r->dot_q_x4(n, w, a, ab, x4r);
@@ -117,10 +122,12 @@ TEST(dotq_simd_matches_ref)
         const kern_traits *t = kern_traits_ref(g_types[ti]);
         CHECK(t->quantize_act != NULL && t->dot_q != NULL && t->dot_q_x4 != NULL);
         for (size_t bi = 0; bi < sizeof nblk / sizeof nblk[0]; bi++) {
-            int64_t n = nblk[bi] * (t->blck_size > t->act_blck_size ? t->blck_size : t->act_blck_size);
+            int64_t n =
+                nblk[bi] * (t->blck_size > t->act_blck_size ? t->blck_size : t->act_blck_size);
             for (int wm = 0; wm < 3; wm++) {
                 for (int am = 0; am < 3; am++) {
-                    for (int rep = 0; rep < 4; rep++) run_type(ti, n, wm, am, tmp, x, wf, af, w, a);
+                    for (int rep = 0; rep < 4; rep++)
+                        run_type(ti, n, wm, am, tmp, x, wf, af, w, a);
                 }
             }
         }
@@ -135,7 +142,8 @@ TEST(quantize_act_rounds_to_the_nearest_step)
     kern_block_q8_0 q0[KERN_QK_K / KERN_QK + 2];
     kern_block_q8_K qk;
     for (int rep = 0; rep < 50; rep++) {
-        for (int i = 0; i < KERN_QK_K; i++) x[i] = frand() * (float)(rep + 1);
+        for (int i = 0; i < KERN_QK_K; i++)
+            x[i] = frand() * (float)(rep + 1);
         kern_quantize_act_q8_0_ref(x, q0, KERN_QK_K);
         kern_to_float_q8_0_ref(q0, back, KERN_QK_K);
         for (int b = 0; b < KERN_QK_K / KERN_QK; b++) {
@@ -152,7 +160,8 @@ TEST(quantize_act_rounds_to_the_nearest_step)
             float ds;
             int sum = 0;
             memcpy(&ds, (const uint8_t *)q0 + 8 * sizeof(kern_block_q8_0) + 32 + 4 * (size_t)b, 4);
-            for (int j = 0; j < KERN_QK; j++) sum += q0[b].qs[j];
+            for (int j = 0; j < KERN_QK; j++)
+                sum += q0[b].qs[j];
             CHECK(ds == d * (float)sum); /* then d * sum of the codes */
             for (int j = 0; j < KERN_QK; j++) {
                 /* the step is amax/127; d is its f16 rounding */
@@ -163,7 +172,8 @@ TEST(quantize_act_rounds_to_the_nearest_step)
         kern_quantize_act_q8_K_ref(x, &qk, KERN_QK_K);
         for (int j = 0; j < KERN_QK_K / 16; j++) {
             int s = 0;
-            for (int l = 0; l < 16; l++) s += qk.qs[16 * j + l];
+            for (int l = 0; l < 16; l++)
+                s += qk.qs[16 * j + l];
             CHECK_EQ_INT(qk.bsums[j], s);
         }
         for (int i = 0; i < KERN_QK_K; i++) {
@@ -185,18 +195,22 @@ TEST(matmul_act_is_dot_q_per_row_and_f32_when_forced)
     uint8_t *wq = malloc((size_t)n_in * n_out * 2), *aq = malloc((size_t)n_in * 2 * n_tok);
     size_t ws = kern_matmul_work_size(n_in, n_tok);
     void *work = malloc(ws);
-    for (int64_t i = 0; i < n_in * n_out; i++) wf[i] = frand();
-    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = frand();
+    for (int64_t i = 0; i < n_in * n_out; i++)
+        wf[i] = frand();
+    for (int64_t i = 0; i < n_in * n_tok; i++)
+        x[i] = frand();
     for (int ti = 0; ti < N_TYPES; ti++) {
         const kern_traits *t = kern_traits_get(g_types[ti]);
         size_t rb = (size_t)(n_in / t->blck_size) * t->type_size;
-        for (int64_t o = 0; o < n_out; o++) t->from_float(wf + o * n_in, wq + o * rb, n_in);
+        for (int64_t o = 0; o < n_out; o++)
+            t->from_float(wf + o * n_in, wq + o * rb, n_in);
         kern_pool *pools[2] = {NULL, p2};
         for (int pi = 0; pi < 2; pi++) {
             kern_matmul_act(pools[pi], g_types[ti], wq, rb, n_in, n_out, x, n_tok, y, work, ws);
             int bad = 0;
             size_t ab = (size_t)(n_in / t->act_blck_size) * t->act_type_size;
-            for (int64_t k = 0; k < n_tok; k++) t->quantize_act(x + k * n_in, aq + k * ab, n_in);
+            for (int64_t k = 0; k < n_tok; k++)
+                t->quantize_act(x + k * n_in, aq + k * ab, n_in);
             for (int64_t o = 0; o < n_out; o++) {
                 float out[4];
                 t->dot_q_x4(n_in, wq + o * rb, aq, ab, out);
