@@ -5,9 +5,9 @@
  * loops over the tokens, so a tile of weights is fetched from memory once per call and stays in
  * cache for all tokens, while one token's activations stay in L1 across the tile.
  *
- * kern_matmul_act first quantizes the activations once per call (on the calling thread: n_tok
- * rows of n_in, small next to the n_out rows of weights) and then runs the same tiling with the
- * type's integer dot product (actq_ref.c explains why). */
+ * kern_matmul_act first quantizes the activations once per call (split across the pool for a
+ * batch) and then runs the same tiling with the type's integer dot products, four tokens per
+ * weight row where it can (actq_ref.c explains why). */
 #include <stdatomic.h>
 
 #include "kernels/internal.h"
@@ -80,6 +80,24 @@ static void mm_worker(void *arg, int ith, int nth)
     }
 }
 
+#define QA_MIN_TOK 8 /* tokens from which activation quantization is split across the pool */
+
+typedef struct {
+    kern_quantize_act_fn quantize;
+    const float *x;
+    int64_t n_in, n_tok;
+    uint8_t *xq;
+    size_t xq_row;
+} qa_task;
+
+static void qa_worker(void *arg, int ith, int nth)
+{
+    const qa_task *q = arg;
+    for (int64_t k = ith; k < q->n_tok; k += nth) {
+        q->quantize(q->x + k * q->n_in, q->xq + (size_t)k * q->xq_row, q->n_in);
+    }
+}
+
 static void mm_run(kern_pool *p, mm_task *t)
 {
     atomic_init(&t->next, 0);
@@ -129,8 +147,13 @@ void kern_matmul_act(kern_pool *p, int wtype, const void *w, size_t w_row_bytes,
     if (n_out == 0 || n_tok == 0) return;
     size_t xq_row = (size_t)(n_in / tr->act_blck_size) * tr->act_type_size;
     uint8_t *xq = work;
-    for (int64_t k = 0; k < n_tok; k++) {
-        tr->quantize_act(x + k * n_in, xq + (size_t)k * xq_row, n_in);
+    qa_task q = {tr->quantize_act, x, n_in, n_tok, xq, xq_row};
+    /* a batch's rows are quantized by the whole pool (5% of a prefill on one thread); a single
+     * row is not worth waking the workers for */
+    if (p && kern_pool_size(p) > 1 && n_tok >= QA_MIN_TOK) {
+        kern_pool_run(p, qa_worker, &q);
+    } else {
+        qa_worker(&q, 0, 1);
     }
     mm_task t = {.dot = tr->dot_f32, .dot_q = tr->dot_q, .dot_q_x4 = tr->dot_q_x4, .x_q = xq,
                  .xq_row_bytes = xq_row, .w = w, .w_row_bytes = w_row_bytes, .n_in = n_in,

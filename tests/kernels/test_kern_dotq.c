@@ -189,7 +189,8 @@ TEST(matmul_act_is_dot_q_per_row_and_f32_when_forced)
 {
     kern_pool *p2 = NULL;
     CHECK_EQ_INT(kern_pool_new(&p2, 2, NULL), CORE_OK);
-    const int64_t n_in = 512, n_out = 77, n_tok = 6; /* one group of 4 tokens, then 2 alone */
+    /* two groups of 4 tokens, then 2 alone; >= 8 tokens: the pool quantizes the activations */
+    const int64_t n_in = 512, n_out = 77, n_tok = 10;
     float *wf = malloc(sizeof(float) * n_in * n_out), *x = malloc(sizeof(float) * n_in * n_tok);
     float *y = malloc(sizeof(float) * n_out * n_tok), *y2 = malloc(sizeof(float) * n_out * n_tok);
     uint8_t *wq = malloc((size_t)n_in * n_out * 2), *aq = malloc((size_t)n_in * 2 * n_tok);
@@ -212,10 +213,11 @@ TEST(matmul_act_is_dot_q_per_row_and_f32_when_forced)
             for (int64_t k = 0; k < n_tok; k++)
                 t->quantize_act(x + k * n_in, aq + k * ab, n_in);
             for (int64_t o = 0; o < n_out; o++) {
-                float out[4];
+                float out[8];
                 t->dot_q_x4(n_in, wq + o * rb, aq, ab, out);
+                t->dot_q_x4(n_in, wq + o * rb, aq + 4 * ab, ab, out + 4);
                 for (int64_t k = 0; k < n_tok; k++) {
-                    float want = k < 4 ? out[k] : t->dot_q(n_in, wq + o * rb, aq + k * ab);
+                    float want = k < 8 ? out[k] : t->dot_q(n_in, wq + o * rb, aq + k * ab);
                     bad += y[k * n_out + o] != want;
                 }
             }
