@@ -12,7 +12,8 @@
 
 #define ROW 4096
 
-static uint8_t g_work[16 * (ROW / 256) * 292]; /* quantized activations of 16 tokens */
+static uint8_t *g_work; /* quantized activations of 16 tokens */
+static size_t g_work_size;
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static float frand(void)
@@ -80,7 +81,7 @@ static double bench_matmul(kern_pool *p, int type, const uint8_t *w, size_t rb, 
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         int64_t t0 = core_mono_ns();
-        kern_matmul_act(p, type, w, rb, ROW, rows, x, n_tok, y, g_work, sizeof g_work);
+        kern_matmul_act(p, type, w, rb, ROW, rows, x, n_tok, y, g_work, g_work_size);
         double dt = (double)(core_mono_ns() - t0) * 1e-9;
         if (dt < best) best = dt;
     }
@@ -111,9 +112,11 @@ int main(int argc, char **argv)
     float *x = malloc(sizeof(float) * ROW * 16), *src = malloc(sizeof(float) * ROW);
     float *y = malloc(sizeof(float) * 16 * (mib << 20) / 256);
     uint8_t *w = malloc(mib << 20);
+    g_work_size = kern_matmul_work_size(ROW, 16);
+    g_work = malloc(g_work_size);
     kern_pool *p2 = NULL;
     core_err err;
-    if (!x || !src || !y || !w || kern_pool_new(&p2, 2, &err) != CORE_OK) {
+    if (!x || !src || !y || !w || !g_work || kern_pool_new(&p2, 2, &err) != CORE_OK) {
         fprintf(stderr, "bench_kernels: out of memory\n");
         return 1;
     }
@@ -153,6 +156,6 @@ int main(int argc, char **argv)
            (double)(core_mono_ns() - t0) / RUNS / 1000.0);
     printf("(checksum %g)\n", (double)sink);
     kern_pool_free(p2);
-    free(x), free(src), free(y), free(w);
+    free(x), free(src), free(y), free(w), free(g_work);
     return 0;
 }
