@@ -27,22 +27,32 @@
 
 // ---- activation quantizers ----
 
+/* round-to-nearest-even(v) clamped to -127..127, NaN as 0, without libm calls (the quantizer
+ * runs over every activation of every matmul): adding and subtracting 1.5 * 2^23 rounds a float
+ * of magnitude < 2^22 to an integer in the default rounding mode, as ggml's nearest_int. */
+static inline int8_t q_round(float v)
+{
+    if (!(v == v)) return 0;
+    v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+    return (int8_t)(int)((v + 12582912.0f) - 12582912.0f);
+}
+
 void kern_quantize_act_q8_0_ref(const float *restrict x, void *restrict dst, int64_t n)
 {
     kern_block_q8_0 *b = dst;
     uint8_t *dscale = (uint8_t *)dst + (size_t)(n / KERN_QK) * sizeof *b;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.0f;
-        for (int j = 0; j < KERN_QK; j++)
-            amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < KERN_QK; j++) {
+            float ax = fabsf(x[j]);
+            if (ax > amax) amax = ax; /* NaN never compares greater: ignored, as by fmaxf */
+        }
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         b[i].d = kern_f32_to_f16(d);
         int sum = 0;
         for (int j = 0; j < KERN_QK; j++) {
-            float v = nearbyintf(x[j] * id); /* default rounding: nearest even */
-            if (!(v == v)) v = 0.0f;         /* NaN activations quantize to 0 */
-            b[i].qs[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
+            b[i].qs[j] = q_round(x[j] * id);
             sum += b[i].qs[j];
         }
         const float df = kern_f16_to_f32(b[i].d), ds = df * (float)sum;
@@ -69,10 +79,8 @@ void kern_quantize_act_q8_K_ref(const float *restrict x, void *restrict dst, int
             continue;
         }
         const float iscale = -127.0f / max;
-        for (int j = 0; j < KERN_QK_K; j++) {
-            float v = nearbyintf(iscale * x[j]);
-            b[i].qs[j] = (int8_t)fminf(fmaxf(v, -127.0f), 127.0f);
-        }
+        for (int j = 0; j < KERN_QK_K; j++)
+            b[i].qs[j] = q_round(iscale * x[j]);
         for (int j = 0; j < KERN_QK_K / 16; j++) {
             int s = 0;
             for (int l = 0; l < 16; l++)
