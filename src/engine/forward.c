@@ -101,7 +101,9 @@ typedef struct att_task {
     int64_t layer;
 } att_task;
 
-/* One (token, head) pair per work item, items ith, ith + nth, ... for worker ith. */
+/* One (token, head) pair per work item, items ith, ith + nth, ... for worker ith. The head's
+ * keys and values of positions 0..pos are rows n_kv apart in the cache: the scores and the
+ * weighted sum each go through one SIMD row kernel of the cache's type (kern_traits). */
 static void attention_worker(void *arg, int ith, int nth)
 {
     const att_task *t = arg;
@@ -110,10 +112,10 @@ static void attention_worker(void *arg, int ith, int nth)
     int64_t hd = h->n_embd_head, n_q = h->n_head * hd, group = h->n_head / h->n_head_kv;
     float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->scores + (size_t)ith * (size_t)c->n_ctx;
-    /* the cache's row kernels (SIMD): dot for q.k, mad for the weighted sum of v */
     const kern_traits *kt =
         kern_traits_get(c->kv_type == ENG_KV_F32 ? CORE_TYPE_F32 : CORE_TYPE_F16);
     const size_t kv_elem = c->kv_type == ENG_KV_F32 ? sizeof(float) : sizeof(uint16_t);
+    const size_t stride = (size_t)(h->n_head_kv * hd) * kv_elem; /* one position to the next */
     const uint8_t *kc = c->k_cache, *vc = c->v_cache;
     int64_t n_items = (int64_t)t->b->n * h->n_head;
     for (int64_t item = ith; item < n_items; item += nth) {
@@ -121,26 +123,20 @@ static void attention_worker(void *arg, int ith, int nth)
         int32_t seq = t->b->seq ? t->b->seq[i] : 0;
         int64_t n_pos = c->pos[i] + 1; /* causal: this token and those before it */
         const float *q = c->q + i * n_q + head * hd;
-        size_t head_off = (size_t)((head / group) * hd);
+        size_t row0 = (kv_index(c, seq, t->layer, 0) + (size_t)((head / group) * hd)) * kv_elem;
+        kt->rows_dot(n_pos, hd, kc + row0, stride, q, scale, scores);
         float max = -INFINITY;
-        for (int64_t p = 0; p < n_pos; p++) {
-            size_t idx = kv_index(c, seq, t->layer, p) + head_off;
-            float s = kt->dot_f32(hd, kc + idx * kv_elem, q) * scale;
-            scores[p] = s;
-            if (s > max) max = s;
-        }
+        for (int64_t p = 0; p < n_pos; p++)
+            if (scores[p] > max) max = scores[p];
         float sum = 0.0f;
         for (int64_t p = 0; p < n_pos; p++) {
             scores[p] = expf(scores[p] - max);
             sum += scores[p];
         }
         float inv = 1.0f / sum;
-        float *out = c->att + i * n_q + head * hd;
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int64_t p = 0; p < n_pos; p++) {
-            size_t idx = kv_index(c, seq, t->layer, p) + head_off;
-            kt->mad(hd, scores[p] * inv, vc + idx * kv_elem, out);
-        }
+        for (int64_t p = 0; p < n_pos; p++)
+            scores[p] *= inv;
+        kt->rows_wsum(n_pos, hd, vc + row0, stride, scores, c->att + i * n_q + head * hd);
     }
 }
 

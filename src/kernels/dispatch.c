@@ -26,7 +26,7 @@ static atomic_bool g_f32_act;
 #define REF_ENTRY(T, t, bs, ts)                                                          \
     g_ref[CORE_TYPE_##T] = (kern_traits){CORE_TYPE_##T, #T, bs, ts, kern_to_float_##t##_ref, \
                                          kern_from_float_##t##_ref, kern_dot_f32_##t##_ref, \
-                                         NULL, NULL, NULL, 0, 0, NULL}
+                                         NULL, NULL, NULL, 0, 0, NULL, NULL, NULL}
 
 /* The quantized-activation path of type T: act the Q8 block type (q8_0 / q8_K). */
 #define ACT_ENTRY(tab, T, act, t)                                                         \
@@ -56,6 +56,10 @@ static void fill_ref(void)
     REF_ENTRY(Q6_K, q6_K, KERN_QK_K, sizeof(kern_block_q6_K));
     g_ref[CORE_TYPE_F32].mad = kern_mad_f32_ref;
     g_ref[CORE_TYPE_F16].mad = kern_mad_f16_ref;
+    g_ref[CORE_TYPE_F32].rows_dot = kern_rows_dot_f32_ref;
+    g_ref[CORE_TYPE_F16].rows_dot = kern_rows_dot_f16_ref;
+    g_ref[CORE_TYPE_F32].rows_wsum = kern_rows_wsum_f32_ref;
+    g_ref[CORE_TYPE_F16].rows_wsum = kern_rows_wsum_f16_ref;
     ACT_ENTRY(g_ref, Q8_0, q8_0, q8_0);
     ACT_ENTRY(g_ref, Q4_0, q8_0, q4_0);
     ACT_ENTRY(g_ref, Q4_K, q8_K, q4_K);
@@ -100,6 +104,10 @@ static void fill_fast(int isa)
         g_fast[CORE_TYPE_Q6_K].dot_q = kern_dot_q_q6_K_avx2;
         g_fast[CORE_TYPE_F32].mad = kern_mad_f32_avx2;
         g_fast[CORE_TYPE_F16].mad = kern_mad_f16_avx2;
+        g_fast[CORE_TYPE_F32].rows_dot = kern_rows_dot_f32_avx2;
+        g_fast[CORE_TYPE_F16].rows_dot = kern_rows_dot_f16_avx2;
+        g_fast[CORE_TYPE_F32].rows_wsum = kern_rows_wsum_f32_avx2;
+        g_fast[CORE_TYPE_F16].rows_wsum = kern_rows_wsum_f16_avx2;
         g_fast[CORE_TYPE_Q8_0].dot_q_x4 = kern_dot_q_x4_q8_0_avx2;
         g_fast[CORE_TYPE_Q4_0].dot_q_x4 = kern_dot_q_x4_q4_0_avx2;
         g_fast[CORE_TYPE_Q4_K].dot_q_x4 = kern_dot_q_x4_q4_K_avx2;

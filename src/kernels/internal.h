@@ -170,6 +170,16 @@ void kern_mad_f32_ref(int64_t n, float a, const void *restrict v, float *restric
 void kern_mad_f16_ref(int64_t n, float a, const void *restrict v, float *restrict out);
 void kern_mad_f32_avx2(int64_t n, float a, const void *restrict v, float *restrict out);
 void kern_mad_f16_avx2(int64_t n, float a, const void *restrict v, float *restrict out);
+#define KERN_DECLARE_ROWS(t, isa)                                                         \
+    void kern_rows_dot_##t##_##isa(int64_t n_rows, int64_t n, const void *base, size_t stride, \
+                                   const float *q, float scale, float *out);                 \
+    void kern_rows_wsum_##t##_##isa(int64_t n_rows, int64_t n, const void *base,            \
+                                    size_t stride, const float *w, float *out);
+KERN_DECLARE_ROWS(f32, ref)
+KERN_DECLARE_ROWS(f16, ref)
+KERN_DECLARE_ROWS(f32, avx2)
+KERN_DECLARE_ROWS(f16, avx2)
+#undef KERN_DECLARE_ROWS
 
 // ---- quantized-activation path (actq_ref.c, dotq_avx2.c) ----
 

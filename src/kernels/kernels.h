@@ -36,6 +36,13 @@ typedef void (*kern_from_float_fn)(const float *restrict src, void *restrict dst
 typedef float (*kern_dot_f32_fn)(int64_t n, const void *restrict w, const float *restrict x);
 /* out[i] += a * v[i] for i < n, v a row of this type. */
 typedef void (*kern_mad_fn)(int64_t n, float a, const void *restrict v, float *restrict out);
+/* out[p] = scale * (q . row p) for p < n_rows; rows of n elements of this type, row p at
+ * base + p * stride bytes (the KV cache's keys of one head). */
+typedef void (*kern_rows_dot_fn)(int64_t n_rows, int64_t n, const void *base, size_t stride,
+                                 const float *q, float scale, float *out);
+/* out[i] = sum over p < n_rows of w[p] * row p [i], for i < n (out is overwritten). */
+typedef void (*kern_rows_wsum_fn)(int64_t n_rows, int64_t n, const void *base, size_t stride,
+                                  const float *w, float *out);
 typedef void (*kern_quantize_act_fn)(const float *restrict x, void *restrict dst, int64_t n);
 /* Dot product of n elements of a weight row w with quantized activations a. */
 typedef float (*kern_dot_q_fn)(int64_t n, const void *restrict w, const void *restrict a);
@@ -59,7 +66,10 @@ typedef struct kern_traits {
     kern_dot_q_x4_fn dot_q_x4; /* 4 activation rows at once (prefill); set with dot_q */
     int64_t act_blck_size;
     size_t act_type_size;
-    kern_mad_fn mad; /* F32 and F16 only (attention over the KV cache), else NULL */
+    /* F32 and F16 only (attention over the KV cache), else NULL */
+    kern_mad_fn mad;
+    kern_rows_dot_fn rows_dot;
+    kern_rows_wsum_fn rows_wsum;
 } kern_traits;
 
 /* Fills the dispatch table once (thread-safe, idempotent). Every other kern_ function calls
