@@ -164,6 +164,21 @@ KERN_DECLARE_REF(q6_K)
 
 #undef KERN_DECLARE_REF
 
+/* Sum of a[i] * b[i] in f32, in order (n <= a block): the reference summation every
+ * scalar dot product uses. */
+static inline float kern_dot_block_ref(const float *a, const float *b, int64_t n)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* The reference dot product of a quantized row with f32 activations: each block of blck
+ * elements (type_size bytes) is dequantized with dq and summed with kern_dot_block_ref.
+ * n is a multiple of blck, and blck <= KERN_QK_K. */
+float kern_dot_blocks_ref(int64_t n, const void *w, int64_t blck, size_t type_size,
+                          kern_to_float_fn dq, const float *x);
+
 // ---- vector kernels for attention (vec_ref.c, vec_avx2.c) ----
 
 void kern_mad_f32_ref(int64_t n, float a, const void *restrict v, float *restrict out);

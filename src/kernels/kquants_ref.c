@@ -14,13 +14,6 @@
 
 // ---- helpers ----
 
-static inline float dot_block(const float *a, const float *b, int64_t n)
-{
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 /* Nearest integer to v clamped to [lo, hi]; NaN gives lo. */
 static inline int q_round(float v, int lo, int hi)
 {
@@ -47,18 +40,6 @@ static void quantize_codes_asym(const float *x, int n, float dl, float ml, int n
     for (int i = 0; i < n; i++) {
         q[i] = dl > 0.0f ? (uint8_t)q_round((x[i] + ml) / dl, 0, nmax) : 0;
     }
-}
-
-static float dot_blocks(int64_t n, const void *w, size_t type_size, kern_to_float_fn dq,
-                        const float *x)
-{
-    const uint8_t *p = w;
-    float buf[KERN_QK_K], sum = 0.0f;
-    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        dq(p + (size_t)i * type_size, buf, KERN_QK_K);
-        sum += dot_block(buf, x + i * KERN_QK_K, KERN_QK_K);
-    }
-    return sum;
 }
 
 // ---- Q2_K ----
@@ -116,7 +97,7 @@ void kern_from_float_q2_K_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q2_K_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    return dot_blocks(n, w, sizeof(kern_block_q2_K), kern_to_float_q2_K_ref, x);
+    return kern_dot_blocks_ref(n, w, KERN_QK_K, sizeof(kern_block_q2_K), kern_to_float_q2_K_ref, x);
 }
 
 // ---- Q3_K ----
@@ -200,7 +181,7 @@ void kern_from_float_q3_K_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q3_K_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    return dot_blocks(n, w, sizeof(kern_block_q3_K), kern_to_float_q3_K_ref, x);
+    return kern_dot_blocks_ref(n, w, KERN_QK_K, sizeof(kern_block_q3_K), kern_to_float_q3_K_ref, x);
 }
 
 // ---- Q4_K and Q5_K ----
@@ -269,7 +250,7 @@ void kern_from_float_q4_K_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q4_K_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    return dot_blocks(n, w, sizeof(kern_block_q4_K), kern_to_float_q4_K_ref, x);
+    return kern_dot_blocks_ref(n, w, KERN_QK_K, sizeof(kern_block_q4_K), kern_to_float_q4_K_ref, x);
 }
 
 void kern_to_float_q5_K_ref(const void *restrict src, float *restrict dst, int64_t n)
@@ -317,7 +298,7 @@ void kern_from_float_q5_K_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q5_K_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    return dot_blocks(n, w, sizeof(kern_block_q5_K), kern_to_float_q5_K_ref, x);
+    return kern_dot_blocks_ref(n, w, KERN_QK_K, sizeof(kern_block_q5_K), kern_to_float_q5_K_ref, x);
 }
 
 // ---- Q6_K ----
@@ -390,5 +371,5 @@ void kern_from_float_q6_K_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q6_K_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    return dot_blocks(n, w, sizeof(kern_block_q6_K), kern_to_float_q6_K_ref, x);
+    return kern_dot_blocks_ref(n, w, KERN_QK_K, sizeof(kern_block_q6_K), kern_to_float_q6_K_ref, x);
 }

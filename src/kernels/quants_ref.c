@@ -22,12 +22,16 @@ static inline int q_trunc(float v, int hi)
     return (int)v;
 }
 
-/* Sum of a[i] * b[i] in f32, in order (n <= a block). */
-static inline float dot_block(const float *a, const float *b, int64_t n)
+float kern_dot_blocks_ref(int64_t n, const void *w, int64_t blck, size_t type_size,
+                          kern_to_float_fn dq, const float *x)
 {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+    const uint8_t *p = w;
+    float buf[KERN_QK_K], sum = 0.0f;
+    for (int64_t i = 0; i < n / blck; i++) {
+        dq(p + (size_t)i * type_size, buf, blck);
+        sum += kern_dot_block_ref(buf, x + i * blck, blck);
+    }
+    return sum;
 }
 
 // ---- F32, F16, BF16 ----
@@ -48,7 +52,7 @@ float kern_dot_f32_f32_ref(int64_t n, const void *restrict w, const float *restr
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i += KERN_QK) {
         int64_t m = n - i < KERN_QK ? n - i : KERN_QK;
-        sum += dot_block(wf + i, x + i, m);
+        sum += kern_dot_block_ref(wf + i, x + i, m);
     }
     return sum;
 }
@@ -72,7 +76,7 @@ float kern_dot_f32_f16_ref(int64_t n, const void *restrict w, const float *restr
     for (int64_t i = 0; i < n; i += KERN_QK) {
         int64_t m = n - i < KERN_QK ? n - i : KERN_QK;
         kern_to_float_f16_ref(h + i, buf, m);
-        sum += dot_block(buf, x + i, m);
+        sum += kern_dot_block_ref(buf, x + i, m);
     }
     return sum;
 }
@@ -96,7 +100,7 @@ float kern_dot_f32_bf16_ref(int64_t n, const void *restrict w, const float *rest
     for (int64_t i = 0; i < n; i += KERN_QK) {
         int64_t m = n - i < KERN_QK ? n - i : KERN_QK;
         kern_to_float_bf16_ref(h + i, buf, m);
-        sum += dot_block(buf, x + i, m);
+        sum += kern_dot_block_ref(buf, x + i, m);
     }
     return sum;
 }
@@ -139,13 +143,7 @@ void kern_from_float_q4_0_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q4_0_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const kern_block_q4_0 *b = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
-        kern_to_float_q4_0_ref(&b[i], buf, KERN_QK);
-        sum += dot_block(buf, x + i * KERN_QK, KERN_QK);
-    }
-    return sum;
+    return kern_dot_blocks_ref(n, w, KERN_QK, sizeof(kern_block_q4_0), kern_to_float_q4_0_ref, x);
 }
 
 // ---- Q4_1 ----
@@ -186,13 +184,7 @@ void kern_from_float_q4_1_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q4_1_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const kern_block_q4_1 *b = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
-        kern_to_float_q4_1_ref(&b[i], buf, KERN_QK);
-        sum += dot_block(buf, x + i * KERN_QK, KERN_QK);
-    }
-    return sum;
+    return kern_dot_blocks_ref(n, w, KERN_QK, sizeof(kern_block_q4_1), kern_to_float_q4_1_ref, x);
 }
 
 // ---- Q5_0 ----
@@ -251,13 +243,7 @@ void kern_from_float_q5_0_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q5_0_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const kern_block_q5_0 *b = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
-        kern_to_float_q5_0_ref(&b[i], buf, KERN_QK);
-        sum += dot_block(buf, x + i * KERN_QK, KERN_QK);
-    }
-    return sum;
+    return kern_dot_blocks_ref(n, w, KERN_QK, sizeof(kern_block_q5_0), kern_to_float_q5_0_ref, x);
 }
 
 // ---- Q5_1 ----
@@ -305,13 +291,7 @@ void kern_from_float_q5_1_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q5_1_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const kern_block_q5_1 *b = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
-        kern_to_float_q5_1_ref(&b[i], buf, KERN_QK);
-        sum += dot_block(buf, x + i * KERN_QK, KERN_QK);
-    }
-    return sum;
+    return kern_dot_blocks_ref(n, w, KERN_QK, sizeof(kern_block_q5_1), kern_to_float_q5_1_ref, x);
 }
 
 // ---- Q8_0 ----
@@ -347,11 +327,5 @@ void kern_from_float_q8_0_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_q8_0_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const kern_block_q8_0 *b = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n / KERN_QK; i++) {
-        kern_to_float_q8_0_ref(&b[i], buf, KERN_QK);
-        sum += dot_block(buf, x + i * KERN_QK, KERN_QK);
-    }
-    return sum;
+    return kern_dot_blocks_ref(n, w, KERN_QK, sizeof(kern_block_q8_0), kern_to_float_q8_0_ref, x);
 }
