@@ -104,101 +104,65 @@ void obs_stats_deinit(obs_stats *st)
     sched_snap_deinit(&st->sched);
 }
 
-/* Appends s as a JSON string. */
-static void json_str(core_buf *b, const char *s)
+static json_t *time_or_null(int64_t wall_ns)
 {
-    core_buf_append_str(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') core_buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20) core_buf_printf(b, "\\u%04x", *p);
-        else core_buf_append(b, p, 1);
-    }
-    core_buf_append_str(b, "\"");
+    if (!wall_ns) return json_null();
+    char buf[48];
+    if (wall_ns == SCHED_FOREVER) return json_string("forever");
+    core_time_format(wall_ns, false, buf, sizeof buf);
+    return json_string(buf);
 }
 
-static void json_time(core_buf *b, int64_t wall_ns)
+static json_t *stats_model(const sched_model_info *mi)
 {
-    char t[48];
-    if (wall_ns == SCHED_FOREVER) {
-        /* Ollama shows a forever keep_alive as now + 2^63-1 ns (about 292 years, "2318-...").
-         * That instant does not fit in int64 ns since the epoch, so format now and move the
-         * year: a display hack, good to within a leap day. */
-        core_time_format(core_wall_ns(), true, t, sizeof t);
-        int year = atoi(t);
-        char out[64];
-        snprintf(out, sizeof out, "%04d%.40s", (year + 292) % 10000, t + 4);
-        json_str(b, out);
-        return;
-    }
-    if (wall_ns <= 0) {
-        core_buf_append_str(b, "null");
-        return;
-    }
-    core_time_format(wall_ns, true, t, sizeof t);
-    json_str(b, t);
+    const char *state = sched_state_name(mi->state);
+    if (mi->state == SCHED_STATE_READY) state = mi->in_flight > 0 ? "busy" : "idle";
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o,s:o,s:o,s:o,"
+        "s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:i,s:i,s:i,s:i,"
+        "s:I,s:I,s:I,s:I,s:I,s:I}",
+        "name", mi->name, "path", mi->path, "digest", mi->digest, "state", state,
+        "pinned", mi->pinned, "keep_alive_ns", (json_int_t)mi->keep_alive_ns,
+        "keep_alive_source", sched_ka_source_name(mi->keep_alive_source),
+        "expires_at", time_or_null(mi->expires_at), "last_used", time_or_null(mi->last_used),
+        "loaded_at", time_or_null(mi->loaded_at), "kv_type",
+        json_string(mi->kv_type == 1 ? "f32" : "f16"),
+        "memory", "estimated_bytes", (json_int_t)mi->est_bytes, "measured_bytes",
+        (json_int_t)mi->measured_bytes, "resident_bytes", (json_int_t)mi->resident_bytes,
+        "size_bytes", (json_int_t)mi->size_bytes,
+        "weight_bytes", (json_int_t)mi->weight_bytes, "kv_bytes", (json_int_t)mi->kv_bytes,
+        "num_ctx", (json_int_t)mi->num_ctx, "n_ctx_train", (json_int_t)mi->n_ctx_train,
+        "slots", (int)mi->slots, "slots_busy", (int)mi->slots_busy, "in_flight",
+        (int)mi->in_flight, "waiting", (int)mi->waiting,
+        "requests_served", (json_int_t)mi->requests, "warm_hits", (json_int_t)mi->warm_hits,
+        "cold_loads", (json_int_t)mi->cold_loads, "last_load_ns",
+        (json_int_t)mi->last_load_ns, "tokens_generated", (json_int_t)mi->tokens_generated,
+        "keep_alive_ms", (json_int_t)(mi->keep_alive_ns == SCHED_FOREVER
+                                          ? -1 : mi->keep_alive_ns / 1000000));
 }
 
-static void model_json(core_buf *b, const sched_model_info *m)
+json_t *obs_stats_json(const obs_stats *st)
 {
-    char ka[32];
-    core_duration_format(m->keep_alive_ns, ka, sizeof ka);
-    core_buf_append_str(b, "{\"name\":");
-    json_str(b, m->name);
-    core_buf_append_str(b, ",\"model\":");
-    json_str(b, m->name);
-    core_buf_append_str(b, ",\"digest\":");
-    json_str(b, m->digest);
-    core_buf_append_str(b, ",\"state\":");
-    json_str(b, m->state == SCHED_STATE_READY ? (m->in_flight ? "busy" : "idle")
-                                              : sched_state_name(m->state));
-    core_buf_printf(b, ",\"in_flight\":%d,\"slots\":%d,\"slots_busy\":%d,\"waiting\":%d",
-                    m->in_flight, m->slots, m->slots_busy, m->waiting);
-    core_buf_append_str(b, ",\"keep_alive\":");
-    json_str(b, ka);
-    core_buf_printf(b, ",\"keep_alive_ns\":%lld,\"keep_alive_source\":",
-                    (long long)(m->pinned ? -1 : m->keep_alive_ns));
-    json_str(b, sched_ka_source_name(m->keep_alive_source));
-    core_buf_printf(b, ",\"pinned\":%s,\"expires_at\":", m->pinned ? "true" : "false");
-    json_time(b, m->expires_at);
-    core_buf_append_str(b, ",\"last_used\":");
-    json_time(b, m->last_used);
-    core_buf_append_str(b, ",\"loaded_at\":");
-    json_time(b, m->loaded_at);
-    core_buf_printf(b,
-                    ",\"context_length\":%lld,\"size\":%zu,\"size_estimated\":%zu,"
-                    "\"size_measured\":%zu,\"weights_bytes\":%zu,\"kv_bytes\":%zu,"
-                    "\"requests\":%llu,\"warm_hits\":%llu,\"cold_loads\":%llu,"
-                    "\"last_load_duration\":%lld,\"tokens_generated\":%llu}",
-                    (long long)m->num_ctx, m->size_bytes, m->est_bytes, m->measured_bytes,
-                    m->weight_bytes, m->kv_bytes, (unsigned long long)m->requests,
-                    (unsigned long long)m->warm_hits, (unsigned long long)m->cold_loads,
-                    (long long)m->last_load_ns, (unsigned long long)m->tokens_generated);
-}
-
-int obs_stats_json(const obs_stats *st, core_buf *b)
-{
-    const sched_snap *s = &st->sched;
-    core_buf_append_str(b, "{\"models\":[");
-    for (size_t i = 0; i < s->n_models; i++) {
-        if (i) core_buf_append_str(b, ",");
-        model_json(b, &s->models[i]);
-    }
-    core_buf_printf(b, "],\"memory\":{\"budget\":%zu,\"budget_source\":", s->budget_bytes);
-    json_str(b, core_budget_source_name(s->budget_source));
-    core_buf_printf(b, ",\"models\":%zu,\"rss\":%zu,\"available\":%zu,\"ram\":%zu}",
-                    s->models_bytes, st->rss_bytes, st->mem_available, st->ram_bytes);
-    core_buf_printf(b, ",\"queue\":{\"depth\":%d,\"max\":%d}", s->queue_depth, s->max_queue);
-    core_buf_printf(b, ",\"max_loaded_models\":%d,\"num_parallel\":%d", s->max_loaded,
-                    s->num_parallel);
-    core_buf_printf(b,
-                    ",\"totals\":{\"loads\":%llu,\"load_failures\":%llu,\"unloads\":%llu,"
-                    "\"evictions\":%llu,\"expiries\":%llu,\"rejected_busy\":%llu,"
-                    "\"requests\":%llu}}",
-                    (unsigned long long)s->loads, (unsigned long long)s->load_failures,
-                    (unsigned long long)s->unloads, (unsigned long long)s->evictions,
-                    (unsigned long long)s->expiries, (unsigned long long)s->rejected_busy,
-                    (unsigned long long)s->requests);
-    return b->data ? CORE_OK : CORE_NOMEM;
+    const sched_snap *snap = &st->sched;
+    json_t *models = json_array();
+    for (size_t i = 0; i < snap->n_models; i++)
+        json_array_append_new(models, stats_model(&snap->models[i]));
+    char now[48];
+    core_time_format(st->wall_ns, false, now, sizeof now);
+    return json_pack(
+        "{s:s,s:o,s:{s:I,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,"
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+        "time", now, "models", models, "server",
+        "budget_bytes", (json_int_t)snap->budget_bytes, "budget_source",
+        core_budget_source_name(snap->budget_source), "models_bytes",
+        (json_int_t)snap->models_bytes, "mem_available_bytes", (json_int_t)st->mem_available,
+        "rss_bytes", (json_int_t)st->rss_bytes, "ram_bytes", (json_int_t)st->ram_bytes,
+        "queue_depth", (int)snap->queue_depth, "max_queue", (int)snap->max_queue,
+        "max_loaded", (int)snap->max_loaded, "num_parallel", (int)snap->num_parallel,
+        "loads", (json_int_t)snap->loads, "load_failures", (json_int_t)snap->load_failures,
+        "unloads", (json_int_t)snap->unloads, "evictions", (json_int_t)snap->evictions,
+        "expiries", (json_int_t)snap->expiries, "rejected_busy",
+        (json_int_t)snap->rejected_busy, "requests", (json_int_t)snap->requests);
 }
 
 /* A Prometheus label value: backslash, quote and newline escaped. */

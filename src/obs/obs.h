@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "sched/sched.h"
 
@@ -54,15 +56,9 @@ typedef struct obs_stats {
 int obs_stats_collect(sched *s, obs_stats *out, core_err *err);
 void obs_stats_deinit(obs_stats *st);
 
-/* The /api/stats body: {"models":[{name, model, digest, state, in_flight, slots, slots_busy,
- * waiting, keep_alive, keep_alive_source, pinned, expires_at, last_used, loaded_at,
- * context_length, size, size_estimated, size_measured, weights_bytes, kv_bytes, requests,
- * warm_hits, cold_loads, last_load_duration, tokens_generated}], "memory":{budget,
- * budget_source, models, rss, available, ram}, "queue":{depth, max}, "max_loaded_models",
- * "num_parallel", "totals":{loads, load_failures, unloads, evictions, expiries,
- * rejected_busy, requests}}. Times are RFC 3339 (local offset, as /api/ps); durations are
- * nanoseconds; keep_alive is also given as text ("5m0s", "forever"). */
-int obs_stats_json(const obs_stats *st, core_buf *out);
+/* The /api/stats body, as docs/api.md documents it: {"time", "models":[…], "server":{…}}.
+ * Returns a new reference (NULL when out of memory). */
+json_t *obs_stats_json(const obs_stats *st);
 /* Prometheus text exposition (dwell_* metrics). */
 int obs_metrics_text(const obs_stats *st, core_buf *out);
 

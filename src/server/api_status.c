@@ -117,68 +117,16 @@ enum MHD_Result srv_h_ps(srv_req *r)
 
 // ---- /api/stats ----
 
-static json_t *time_or_null(int64_t wall_ns)
-{
-    if (!wall_ns) return json_null();
-    char buf[48];
-    if (wall_ns == SCHED_FOREVER) return json_string("forever");
-    core_time_format(wall_ns, false, buf, sizeof buf);
-    return json_string(buf);
-}
-
-static json_t *stats_model(const sched_model_info *mi)
-{
-    const char *state = sched_state_name(mi->state);
-    if (mi->state == SCHED_STATE_READY) state = mi->in_flight > 0 ? "busy" : "idle";
-    return json_pack(
-        "{s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o,s:o,s:o,s:o,"
-        "s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:i,s:i,s:i,s:i,"
-        "s:I,s:I,s:I,s:I,s:I,s:I}",
-        "name", mi->name, "path", mi->path, "digest", mi->digest, "state", state,
-        "pinned", mi->pinned, "keep_alive_ns", (json_int_t)mi->keep_alive_ns,
-        "keep_alive_source", sched_ka_source_name(mi->keep_alive_source),
-        "expires_at", time_or_null(mi->expires_at), "last_used", time_or_null(mi->last_used),
-        "loaded_at", time_or_null(mi->loaded_at), "kv_type",
-        json_string(mi->kv_type == 1 ? "f32" : "f16"),
-        "memory", "estimated_bytes", (json_int_t)mi->est_bytes, "measured_bytes",
-        (json_int_t)mi->measured_bytes, "resident_bytes", (json_int_t)mi->resident_bytes,
-        "size_bytes", (json_int_t)mi->size_bytes,
-        "weight_bytes", (json_int_t)mi->weight_bytes, "kv_bytes", (json_int_t)mi->kv_bytes,
-        "num_ctx", (json_int_t)mi->num_ctx, "n_ctx_train", (json_int_t)mi->n_ctx_train,
-        "slots", (int)mi->slots, "slots_busy", (int)mi->slots_busy, "in_flight",
-        (int)mi->in_flight, "waiting", (int)mi->waiting,
-        "requests_served", (json_int_t)mi->requests, "warm_hits", (json_int_t)mi->warm_hits,
-        "cold_loads", (json_int_t)mi->cold_loads, "last_load_ns",
-        (json_int_t)mi->last_load_ns, "tokens_generated", (json_int_t)mi->tokens_generated,
-        "keep_alive_ms", (json_int_t)(mi->keep_alive_ns == SCHED_FOREVER
-                                          ? -1 : mi->keep_alive_ns / 1000000));
-}
-
 enum MHD_Result srv_h_stats(srv_req *r)
 {
-    sched_snap snap;
+    obs_stats st;
     core_err err;
-    if (sched_snapshot(r->srv->sched, &snap, &err)) return srv_reply_err(r, &err);
-    json_t *models = json_array();
-    for (size_t i = 0; i < snap.n_models; i++)
-        json_array_append_new(models, stats_model(&snap.models[i]));
-    char now[48];
-    core_time_format(core_wall_ns(), false, now, sizeof now);
-    json_t *j = json_pack(
-        "{s:s,s:o,s:{s:I,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,"
-        "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
-        "time", now, "models", models, "server",
-        "budget_bytes", (json_int_t)snap.budget_bytes, "budget_source",
-        core_budget_source_name(snap.budget_source), "models_bytes",
-        (json_int_t)snap.models_bytes, "mem_available_bytes",
-        (json_int_t)core_mem_available_bytes(), "rss_bytes", (json_int_t)core_rss_bytes(),
-        "ram_bytes", (json_int_t)core_ram_bytes(), "queue_depth", (int)snap.queue_depth,
-        "max_queue", (int)snap.max_queue, "max_loaded", (int)snap.max_loaded,
-        "num_parallel", (int)snap.num_parallel, "loads", (json_int_t)snap.loads,
-        "load_failures", (json_int_t)snap.load_failures, "unloads", (json_int_t)snap.unloads,
-        "evictions", (json_int_t)snap.evictions, "expiries", (json_int_t)snap.expiries,
-        "rejected_busy", (json_int_t)snap.rejected_busy, "requests",
-        (json_int_t)snap.requests);
-    sched_snap_deinit(&snap);
+    if (obs_stats_collect(r->srv->sched, &st, &err)) return srv_reply_err(r, &err);
+    json_t *j = obs_stats_json(&st);
+    obs_stats_deinit(&st);
+    if (!j) {
+        core_err_set(&err, CORE_NOMEM, "out of memory for the stats");
+        return srv_reply_err(r, &err);
+    }
     return srv_reply_json(r, 200, j);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "obs/obs.h"
 #include "sched/sched.h"
 #include "store/store.h"
 
