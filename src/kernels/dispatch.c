@@ -26,7 +26,7 @@ static atomic_bool g_f32_act;
 #define REF_ENTRY(T, t, bs, ts)                                                          \
     g_ref[CORE_TYPE_##T] = (kern_traits){CORE_TYPE_##T, #T, bs, ts, kern_to_float_##t##_ref, \
                                          kern_from_float_##t##_ref, kern_dot_f32_##t##_ref, \
-                                         NULL, NULL, NULL, 0, 0, NULL, NULL, NULL}
+                                         NULL, NULL, NULL, 0, 0, NULL, NULL}
 
 /* The quantized-activation path of type T: act the Q8 block type (q8_0 / q8_K). */
 #define ACT_ENTRY(tab, T, act, t)                                                         \
@@ -54,8 +54,6 @@ static void fill_ref(void)
     REF_ENTRY(Q4_K, q4_K, KERN_QK_K, sizeof(kern_block_q4_K));
     REF_ENTRY(Q5_K, q5_K, KERN_QK_K, sizeof(kern_block_q5_K));
     REF_ENTRY(Q6_K, q6_K, KERN_QK_K, sizeof(kern_block_q6_K));
-    g_ref[CORE_TYPE_F32].mad = kern_mad_f32_ref;
-    g_ref[CORE_TYPE_F16].mad = kern_mad_f16_ref;
     g_ref[CORE_TYPE_F32].rows_dot = kern_rows_dot_f32_ref;
     g_ref[CORE_TYPE_F16].rows_dot = kern_rows_dot_f16_ref;
     g_ref[CORE_TYPE_F32].rows_wsum = kern_rows_wsum_f32_ref;
@@ -102,8 +100,6 @@ static void fill_fast(int isa)
         g_fast[CORE_TYPE_Q4_0].dot_q = kern_dot_q_q4_0_avx2;
         g_fast[CORE_TYPE_Q4_K].dot_q = kern_dot_q_q4_K_avx2;
         g_fast[CORE_TYPE_Q6_K].dot_q = kern_dot_q_q6_K_avx2;
-        g_fast[CORE_TYPE_F32].mad = kern_mad_f32_avx2;
-        g_fast[CORE_TYPE_F16].mad = kern_mad_f16_avx2;
         g_fast[CORE_TYPE_F32].rows_dot = kern_rows_dot_f32_avx2;
         g_fast[CORE_TYPE_F16].rows_dot = kern_rows_dot_f16_avx2;
         g_fast[CORE_TYPE_F32].rows_wsum = kern_rows_wsum_f32_avx2;

@@ -181,10 +181,6 @@ float kern_dot_blocks_ref(int64_t n, const void *w, int64_t blck, size_t type_si
 
 // ---- vector kernels for attention (vec_ref.c, vec_avx2.c) ----
 
-void kern_mad_f32_ref(int64_t n, float a, const void *restrict v, float *restrict out);
-void kern_mad_f16_ref(int64_t n, float a, const void *restrict v, float *restrict out);
-void kern_mad_f32_avx2(int64_t n, float a, const void *restrict v, float *restrict out);
-void kern_mad_f16_avx2(int64_t n, float a, const void *restrict v, float *restrict out);
 #define KERN_DECLARE_ROWS(t, isa)                                                         \
     void kern_rows_dot_##t##_##isa(int64_t n_rows, int64_t n, const void *base, size_t stride, \
                                    const float *q, float scale, float *out);                 \

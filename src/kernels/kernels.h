@@ -34,8 +34,6 @@ typedef void (*kern_to_float_fn)(const void *restrict src, float *restrict dst, 
 typedef void (*kern_from_float_fn)(const float *restrict src, void *restrict dst, int64_t n);
 /* Dot product of n elements of a weight row w (this type) with f32 activations x. */
 typedef float (*kern_dot_f32_fn)(int64_t n, const void *restrict w, const float *restrict x);
-/* out[i] += a * v[i] for i < n, v a row of this type. */
-typedef void (*kern_mad_fn)(int64_t n, float a, const void *restrict v, float *restrict out);
 /* out[p] = scale * (q . row p) for p < n_rows; rows of n elements of this type, row p at
  * base + p * stride bytes (the KV cache's keys of one head). */
 typedef void (*kern_rows_dot_fn)(int64_t n_rows, int64_t n, const void *base, size_t stride,
@@ -67,7 +65,6 @@ typedef struct kern_traits {
     int64_t act_blck_size;
     size_t act_type_size;
     /* F32 and F16 only (attention over the KV cache), else NULL */
-    kern_mad_fn mad;
     kern_rows_dot_fn rows_dot;
     kern_rows_wsum_fn rows_wsum;
 } kern_traits;

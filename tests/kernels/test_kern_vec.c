@@ -7,8 +7,6 @@
 #include "kernels/internal.h"
 #include "test.h"
 
-/* |simd - ref| <= TOL * (|out| + |a * v|): one FMA rounding instead of two. */
-#define TOL_MAD 1e-6
 /* rows kernels: f32 reassociation, relative to the sum of |terms| */
 #define TOL_ROWS 1e-6
 
@@ -19,42 +17,6 @@ static float frand(void)
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (float)((rng >> 40) & 0xFFFFFF) / (float)(1 << 23) - 1.0f;
-}
-
-static void check_mad(kern_mad_fn simd, kern_mad_fn ref, int f16, const char *name)
-{
-    float vf[80], o1[80], o2[80];
-    uint16_t vh[80];
-    int bad = 0;
-    for (int n = 0; n <= 70; n++) {
-        for (int rep = 0; rep < 8; rep++) {
-            for (int i = 0; i < 80; i++) {
-                vf[i] = frand() * 4.0f;
-                vh[i] = kern_f32_to_f16(vf[i]);
-                o1[i] = o2[i] = frand();
-            }
-            float a = frand() * 2.0f;
-            const void *v = f16 ? (const void *)vh : (const void *)vf;
-            simd(n, a, v, o1);
-            ref(n, a, v, o2);
-            for (int i = 0; i < 80; i++) {
-                float vi = f16 ? kern_f16_to_f32(vh[i]) : vf[i];
-                double tol = TOL_MAD * (fabs(o2[i]) + fabs(a * vi));
-                if (i >= n ? o1[i] != o2[i] : !(fabs(o1[i] - o2[i]) <= tol)) bad++;
-            }
-        }
-    }
-    CHECK_MSG(bad == 0, "%s: %d elements wrong (or written past n)", name, bad);
-}
-
-TEST(mad_simd_matches_ref)
-{
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-        printf("  (no AVX2: skipped)\n");
-        return;
-    }
-    check_mad(kern_mad_f32_avx2, kern_mad_f32_ref, 0, "f32 avx2");
-    check_mad(kern_mad_f16_avx2, kern_mad_f16_ref, 1, "f16 avx2");
 }
 
 /* Rows of up to 130 elements (full 32-wide chunks, 8-wide steps, scalar tails) at a stride
@@ -102,20 +64,19 @@ TEST(rows_kernels_match_ref)
     }
 }
 
-TEST(mad_exists_for_the_kv_cache_types_only)
+TEST(attention_kernels_exist_for_the_kv_cache_types_only)
 {
-    CHECK(kern_traits_get(CORE_TYPE_F32)->mad != NULL);
-    CHECK(kern_traits_get(CORE_TYPE_F16)->mad != NULL);
-    CHECK(kern_traits_ref(CORE_TYPE_F16)->mad == kern_mad_f16_ref);
-    CHECK(kern_traits_get(CORE_TYPE_Q8_0)->mad == NULL);
+    CHECK(kern_traits_get(CORE_TYPE_F32)->rows_dot != NULL);
+    CHECK(kern_traits_get(CORE_TYPE_F16)->rows_wsum != NULL);
+    CHECK(kern_traits_ref(CORE_TYPE_F16)->rows_dot == kern_rows_dot_f16_ref);
+    CHECK(kern_traits_get(CORE_TYPE_Q8_0)->rows_wsum == NULL);
     CHECK(kern_traits_get(CORE_TYPE_Q8_0)->rows_dot == NULL);
 }
 
 int main(void)
 {
     kern_init();
-    RUN(mad_simd_matches_ref);
     RUN(rows_kernels_match_ref);
-    RUN(mad_exists_for_the_kv_cache_types_only);
+    RUN(attention_kernels_exist_for_the_kv_cache_types_only);
     return test_summary();
 }
