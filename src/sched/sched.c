@@ -1007,23 +1007,6 @@ int sched_unload(sched *s, const char *path, bool *was_resident, core_err *err)
     return CORE_OK;
 }
 
-int sched_unload_all(sched *s)
-{
-    int n = 0;
-    pthread_mutex_lock(&s->mu);
-    for (sched_entry *e = s->entries; e; e = e->next) {
-        if (e->state == SCHED_STATE_UNLOADING) continue;
-        e->ka_ns = 0;
-        e->ka_src = SCHED_KA_REQUEST;
-        e->want_unload = true;
-        if (!e->unload_reason) e->unload_reason = "requested";
-        n++;
-    }
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    return n;
-}
-
 static void info_fill(sched *s, sched_entry *e, sched_model_info *m, int64_t now_wall)
 {
     snprintf(m->name, sizeof m->name, "%s", e->name);

@@ -221,8 +221,6 @@ const char *sched_req_model_name(const sched_req *r);
  * Returns CORE_OK whether or not the model was resident (*was_resident says which; may be
  * NULL). Asynchronous: /api/ps may list it briefly in state "unloading". */
 int sched_unload(sched *s, const char *path, bool *was_resident, core_err *err);
-/* Unloads every idle model now and the busy ones when idle; returns how many were resident. */
-int sched_unload_all(sched *s);
 
 // ---- snapshot for /api/ps and /api/stats ----
 
