@@ -130,20 +130,36 @@ def test_sigkill_during_create_store_consistent():
 
 
 def test_sigterm_lets_running_request_finish():
+    # Streamed, so that SIGTERM goes out only once the request is known to be generating (a
+    # polled /api/ps can miss a short generation altogether on a fast machine).
     with ds.Server() as s:
         s.create("slow", SLOW)
         s.generate("slow", options={"num_predict": 1})
-        out = {}
-
-        def run():
-            out["r"] = s.generate("slow", options={"temperature": 0, "num_predict": 30})
-        t = threading.Thread(target=run)
+        c = s.conn(60)
+        c.request("POST", "/api/generate", body=json.dumps(
+            {"model": "slow", "prompt": "Once upon a time", "stream": True,
+             "options": {"temperature": 0, "num_predict": 400}}),
+            headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200, r.status
+        first = json.loads(r.readline())
+        assert not first["done"], first
+        rc_box = {}
+        t = threading.Thread(target=lambda: rc_box.update(rc=s.stop(signal.SIGTERM, timeout=60)))
         t.start()
-        s.wait_for(lambda: any(m["in_flight"] for m in s.ps()), what="busy")
-        rc = s.stop(signal.SIGTERM, timeout=30)
-        t.join(30)
-        assert rc == 0, (rc, s.log()[-2000:])
-        assert out["r"].status == 200 and out["r"].json()["done"], out
+        lines = [first]
+        for _ in range(1000):
+            line = r.readline()
+            if not line:
+                break
+            lines.append(json.loads(line))
+        c.close()
+        t.join(70)
+        assert rc_box.get("rc") == 0, (rc_box, s.log()[-2000:])
+        last = lines[-1]
+        assert last["done"], lines[-3:]
+        # the generation went on after the signal: more than the one chunk seen before it
+        assert len(lines) > 2 and last["eval_count"] >= len(lines) - 1, (len(lines), last)
         assert "unloaded" in s.log(), s.log()[-1000:]
 
 
