@@ -104,6 +104,8 @@ static inline bool core_mul_i64(int64_t a, int64_t b, int64_t *out)
 int64_t core_mono_ns(void);
 /* Wall clock in nanoseconds since the Unix epoch. */
 int64_t core_wall_ns(void);
+/* Sleeps for ns nanoseconds (restarting after signals); ns <= 0 returns at once. */
+void core_sleep_ns(int64_t ns);
 /* Formats a wall time as RFC 3339 with nanoseconds in UTC
  * ("2026-11-27T21:16:18.123456789Z"), or with the local offset when `local` is true, as
  * Go's time.Time marshals. buf needs at least 40 bytes. */

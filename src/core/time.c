@@ -18,6 +18,15 @@ int64_t core_wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+void core_sleep_ns(int64_t ns)
+{
+    if (ns <= 0) return;
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000LL),
+                          .tv_nsec = (long)(ns % 1000000000LL)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
 void core_time_format(int64_t wall_ns, bool local, char *buf, size_t cap)
 {
     time_t secs = (time_t)(wall_ns / 1000000000LL);

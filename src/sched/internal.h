@@ -155,11 +155,13 @@ struct sched_runner {
     int32_t n_busy;             /* read by snapshots under mu */
     sched_slot *slots;
     sched_slot **active;        /* scratch, n_slots */
+    int64_t step_delay_ns;      /* pause after each step (sched_config.step_delay_ns) */
 };
 
 /* Starts the runner thread of a loaded model (inst borrowed; the entry unloads it). */
 int sched_runner_start(sched_runner **out, sched *s, sched_entry *e, const sched_backend *be,
-                       sched_inst *inst, int32_t n_slots, core_err *err);
+                       sched_inst *inst, int32_t n_slots, int64_t step_delay_ns,
+                       core_err *err);
 /* Queues r for a slot (r already holds a reference on the entry). */
 void sched_runner_push(sched_runner *run, sched_req *r);
 /* Wakes the runner (a request was cancelled). */

@@ -99,6 +99,7 @@ static void runner_step(sched_runner *run)
         if (rc && rc != CORE_CANCELLED) slot_close(run, sl, rc, err.msg);
         else if (sl->done) slot_close(run, sl, 0, NULL);
     }
+    if (run->step_delay_ns > 0) core_sleep_ns(run->step_delay_ns);
 }
 
 static void runner_shutdown(sched_runner *run)
@@ -176,7 +177,8 @@ static void *runner_main(void *arg)
 // ---- internal API ----
 
 int sched_runner_start(sched_runner **out, sched *s, sched_entry *e, const sched_backend *be,
-                       sched_inst *inst, int32_t n_slots, core_err *err)
+                       sched_inst *inst, int32_t n_slots, int64_t step_delay_ns,
+                       core_err *err)
 {
     sched_runner *run = calloc(1, sizeof *run);
     if (!run) return core_err_set(err, CORE_NOMEM, "out of memory for a runner");
@@ -185,6 +187,7 @@ int sched_runner_start(sched_runner **out, sched *s, sched_entry *e, const sched
     run->be = be;
     run->inst = inst;
     run->n_slots = n_slots;
+    run->step_delay_ns = step_delay_ns;
     run->slots = calloc((size_t)n_slots, sizeof *run->slots);
     run->active = calloc((size_t)n_slots, sizeof *run->active);
     if (!run->slots || !run->active) {

@@ -444,7 +444,8 @@ static void handle_load_done(sched *s, sched_entry *e)
         return;
     }
     core_err err;
-    if (sched_runner_start(&e->run, s, e, s->be, e->inst, e->opts.n_seq, &err)) {
+    if (sched_runner_start(&e->run, s, e, s->be, e->inst, e->opts.n_seq,
+                           s->cfg.step_delay_ns, &err)) {
         CORE_ERROR("sched: %s: %s", e->name, err.msg);
         for (sched_req *r = e->wait_head, *n; r; r = n) {
             n = r->next;

@@ -59,6 +59,8 @@ typedef struct sched_config {
     int64_t num_ctx;         /* default num_ctx (OLLAMA_CONTEXT_LENGTH), >= 4 */
     int kv_type;             /* enum eng_kv_type (OLLAMA_KV_CACHE_TYPE): ENG_KV_F16 default */
     int32_t n_threads;       /* compute threads per model context; 0 = engine default */
+    int64_t step_delay_ns;   /* DWELL_DEBUG_STEP_DELAY: a pause after every decode step
+                                (to test clients against a slow model); 0 = none */
     size_t budget_bytes;     /* memory budget for all loaded models; 0 = unlimited */
     int budget_source;       /* enum core_budget_source, reported by snapshots */
     /* Optional event hook (obs_events_hook fits it), called on the scheduler or a loader

@@ -34,6 +34,7 @@ typedef struct srv_settings {
     int num_parallel;             /* >= 1 */
     int max_queue;
     int64_t load_timeout_ns;      /* 0 = none */
+    int64_t step_delay_ns;        /* DWELL_DEBUG_STEP_DELAY; 0 = none */
     int64_t context_length;       /* default num_ctx */
     bool kv_f32;
     char models[4096];

@@ -42,7 +42,9 @@ static void usage(FILE *f)
             "RAM, minus the reserve)\n"
             "  DWELL_MEMORY_RESERVE      memory kept free for everything else (default 1GiB)\n"
             "  DWELL_CGROUP_ROOT         where to read the cgroup limit (default "
-            "/sys/fs/cgroup)\n");
+            "/sys/fs/cgroup)\n"
+            "  DWELL_DEBUG_STEP_DELAY    pause after every decode step, e.g. 20ms (for "
+            "testing clients against a slow model)\n");
 }
 
 static void routes(void)
@@ -86,6 +88,7 @@ static int start_sched(srv_server *s, core_err *err)
     c.max_loaded = s->set.max_loaded;
     c.max_queue = s->set.max_queue;
     c.load_timeout_ns = s->set.load_timeout_ns;
+    c.step_delay_ns = s->set.step_delay_ns;
     c.keep_alive_ns = s->set.keep_alive_ns;
     c.keep_alive_source = strcmp(s->set.keep_alive_source, "default") ? SCHED_KA_SERVER
                                                                         : SCHED_KA_DEFAULT;

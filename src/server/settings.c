@@ -227,6 +227,14 @@ static int parse_durations(srv_settings *st, core_err *err)
         if (st->load_timeout_ns <= 0 || st->load_timeout_ns == SRV_FOREVER)
             st->load_timeout_ns = 0; /* no timeout */
     }
+    st->step_delay_ns = 0;
+    if (env_get("DWELL_DEBUG_STEP_DELAY", v, sizeof v)) {
+        if (srv_duration_parse(v, false, &st->step_delay_ns, &e))
+            return core_err_set(err, CORE_INVALID, "DWELL_DEBUG_STEP_DELAY=%s: %s", v, e.msg);
+        if (st->step_delay_ns < 0 || st->step_delay_ns > 10 * (int64_t)1000000000)
+            return core_err_set(err, CORE_INVALID, "DWELL_DEBUG_STEP_DELAY=%s: expected a "
+                                "duration from 0 to 10s", v);
+    }
     return CORE_OK;
 }
 
@@ -317,6 +325,11 @@ void srv_settings_log(const srv_settings *st)
     CORE_INFO("settings: DWELL_MEMORY_BUDGET=%s DWELL_MEMORY_RESERVE=%.1f MiB "
               "DWELL_CGROUP_ROOT=%s",
               budget, (double)st->mem_reserve / 1048576.0, st->cgroup_root);
+    if (st->step_delay_ns) {
+        char d[64];
+        srv_duration_format(st->step_delay_ns, d, sizeof d);
+        CORE_WARN("settings: DWELL_DEBUG_STEP_DELAY=%s: every decode step is slowed down", d);
+    }
 }
 
 void srv_settings_deinit(srv_settings *st)

@@ -55,8 +55,8 @@ def model_stats(s, name):
 
 def make_model(tmp, name, dim="512", layers="8", ffn="1536", heads="8", typ="Q8_0",
                ctx="4096"):
-    """A synthetic model; the default one decodes at roughly 100 tokens/s here (slow enough
-    to overlap requests)."""
+    """A synthetic model (the default one is 512 wide and 8 layers deep, Q8_0); the modules
+    that overlap requests also slow every step with DWELL_DEBUG_STEP_DELAY."""
     path = os.path.join(tmp, name)
     if not os.path.exists(path):
         subprocess.run([ds.BIN, "debug", "mkmodel", path, "--dim", dim, "--layers", layers,

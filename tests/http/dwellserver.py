@@ -59,6 +59,12 @@ class Response:
         return "<%d %r>" % (self.status, self.body[:300])
 
 
+# Environment every Server of a test module gets (before its own env). Modules whose tests
+# overlap requests set DWELL_DEBUG_STEP_DELAY here, so that a long generation stays long on
+# a fast machine and the overlap does not depend on the machine's speed.
+DEFAULT_ENV = {}
+
+
 class Server:
     """A running `dwell serve`. env: extra environment variables."""
 
@@ -79,11 +85,12 @@ class Server:
     def start(self, timeout=30):
         env = dict(os.environ)
         for k in list(env):
-            if k.startswith("OLLAMA_") or k.startswith("DWELL_MEMORY") or k == "DWELL_CGROUP_ROOT":
+            if k.startswith(("OLLAMA_", "DWELL_MEMORY", "DWELL_DEBUG_")) or k == "DWELL_CGROUP_ROOT":
                 del env[k]
         env["OLLAMA_HOST"] = "127.0.0.1:0"
         env["OLLAMA_MODELS"] = self.models_dir
         env.setdefault("OLLAMA_DEBUG", "1")
+        env.update(DEFAULT_ENV)
         env.update(self.extra_env)
         self.log_lines = []
         self.proc = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE,

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import dwellserver as ds  # noqa: E402
@@ -84,7 +85,8 @@ def test_invalid_values_refuse_to_start():
              ("OLLAMA_KV_CACHE_TYPE", "q3_weird"), ("OLLAMA_DEBUG", "verbose"),
              ("OLLAMA_HOST", "127.0.0.1:70000"), ("DWELL_MEMORY_BUDGET", "lots"),
              ("DWELL_MEMORY_BUDGET", "12XB"), ("DWELL_MEMORY_BUDGET", "-5GiB"),
-             ("DWELL_MEMORY_RESERVE", "some")]
+             ("DWELL_MEMORY_RESERVE", "some"), ("DWELL_DEBUG_STEP_DELAY", "slow"),
+             ("DWELL_DEBUG_STEP_DELAY", "11s")]
     for k, v in cases:
         rc, out = refused({k: v})
         assert rc == 1, (k, v, rc, out)
@@ -119,6 +121,21 @@ def test_load_timeout_parsing():
             if raw == "30s":
                 s.create("m", ds.STORIES)
                 assert s.generate("m", options=GREEDY).status == 200
+
+
+def test_debug_step_delay():
+    # dwell's own DWELL_DEBUG_STEP_DELAY: every decode step takes at least that long, and the
+    # server says so in its log
+    with ds.Server(env={"DWELL_DEBUG_STEP_DELAY": "40ms"}) as s:
+        s.create("m", ds.STORIES)
+        s.generate("m", options=GREEDY)
+        t0 = time.time()
+        o = s.generate("m", options={"temperature": 0, "num_predict": 12}).json()
+        took = time.time() - t0
+        assert o["eval_count"] == 12 and took >= 12 * 0.04, (o["eval_count"], took)
+        assert "DWELL_DEBUG_STEP_DELAY=40ms" in s.log(), s.log()[-1500:]
+    with ds.Server() as s:
+        assert "DWELL_DEBUG_STEP_DELAY" not in s.log(), s.log()[-1500:]
 
 
 def test_context_length_default_and_env():
@@ -378,7 +395,8 @@ def main():
         ds.main([test_keep_alive_env_bare_number_is_minutes,
                  test_keep_alive_env_default_negative_and_zero,
                  test_invalid_values_refuse_to_start, test_counts_and_queue_settings,
-                 test_load_timeout_parsing, test_context_length_default_and_env,
+                 test_load_timeout_parsing, test_debug_step_delay,
+                 test_context_length_default_and_env,
                  test_kv_cache_type, test_host_forms, test_host_ipv6_loopback,
                  test_models_default_is_home_ollama_models,
                  test_debug_levels, test_origins_env_adds_to_builtin_list,

@@ -13,6 +13,10 @@ import dwellserver as ds  # noqa: E402
 import confutil as cu  # noqa: E402
 from confutil import GREEDY, entry  # noqa: E402
 
+# a floor under every decode step, so that long generations overlap the requests that
+# follow them whatever the machine's speed (DWELL_DEBUG_STEP_DELAY)
+ds.DEFAULT_ENV["DWELL_DEBUG_STEP_DELAY"] = "3ms"
+
 S = None        # one shared server with "m" (stories260K) and "slow"
 SLOW = None     # path of the slow synthetic model
 M = "m:latest"

@@ -13,7 +13,11 @@ import dwellserver as ds  # noqa: E402
 import confutil as cu  # noqa: E402
 from confutil import GREEDY, entry  # noqa: E402
 
-SLOW = None   # ~100 tokens/s synthetic model
+# a floor under every decode step, so that long generations overlap the requests that
+# follow them whatever the machine's speed (DWELL_DEBUG_STEP_DELAY)
+ds.DEFAULT_ENV["DWELL_DEBUG_STEP_DELAY"] = "3ms"
+
+SLOW = None   # a synthetic model slow enough to overlap requests
 SLOW2 = None  # another one (different blob)
 QWEN = os.path.join(ds.MODELS, "tiny-qwen2-q8_0.gguf")
 RAND = os.path.join(ds.MODELS, "llama-2-tiny-random.gguf")

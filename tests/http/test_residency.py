@@ -12,6 +12,10 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import dwellserver as ds  # noqa: E402
 
+# a floor under every decode step, so that long generations overlap the requests that
+# follow them whatever the machine's speed (DWELL_DEBUG_STEP_DELAY)
+ds.DEFAULT_ENV["DWELL_DEBUG_STEP_DELAY"] = "3ms"
+
 GREEDY = {"temperature": 0, "num_predict": 4}
 SLOW = None  # path of a model slow enough to overlap requests (made with mkmodel)
 
