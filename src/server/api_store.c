@@ -4,19 +4,17 @@
  * Blob uploads stream to a private temporary file through the store's blob writer (no size
  * cap: the digest is verified at the end and nothing is stored on a mismatch).
  *
- * A streamed create runs store_create on a worker thread whose progress callback queues
+ * A create runs store_create on a worker thread (task.c) whose progress callback queues
  * each `{"status":…}` line as it happens; the response reads the queue (appendix C). The
  * handler waits for the first line before it answers, so what store_create refuses before
  * its first status (names, files, blobs, `from`) has a real status code (spec H.68); an
  * error after that is the last line `{"error":…}`. A create cannot be cancelled (it leaves
  * the store consistent either way): a client that goes away stops the stream, the worker
  * finishes, and the response's free joins it — so the daemon's shutdown waits for it
- * before the store is closed. Not streamed: store_create runs on the HTTP thread. */
-#include <pthread.h>
+ * before the store is closed. Not streamed: the handler waits for the end. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "server/internal.h"
 #include "sched/sched.h"
@@ -101,19 +99,6 @@ enum MHD_Result srv_h_blob(srv_req *r)
 }
 
 // ---- create ----
-
-/* Appends {key: value} and a newline to out. */
-static void ndjson_line(core_buf *out, const char *key, const char *value)
-{
-    json_t *j = json_pack("{s:s}", key, value);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    if (s) {
-        core_buf_append_str(out, s);
-        core_buf_append_str(out, "\n");
-    }
-    free(s);
-    json_decref(j);
-}
 
 /* Reads an object of name → digest strings into parallel arrays (borrowed from j). */
 static int read_files(json_t *obj, const char *key, const char ***names, const char ***digests,
@@ -266,27 +251,16 @@ static int create_parse(json_t *j, create_args *a, core_err *err)
 }
 
 /* A streamed create: shared by the worker (which runs store_create) and the response. */
+/* A create on a worker thread (task.c). */
 typedef struct create_job {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;      /* a line was queued or the create ended */
-    core_buf lines;         /* status lines not yet sent (under mu) */
-    bool done;              /* store_create returned; rc and err are set (under mu) */
-    int rc;
-    core_err err;
     store *store;
     json_t *body;           /* a's strings point into it */
     create_args a;
-    char digest[65];
-    pthread_t thread;
-    bool started;
 } create_job;
 
-static void create_job_free(create_job *cj)
+static void create_job_free(void *p)
 {
-    if (cj->started) pthread_join(cj->thread, NULL);
-    pthread_mutex_destroy(&cj->mu);
-    pthread_cond_destroy(&cj->cv);
-    core_buf_deinit(&cj->lines);
+    create_job *cj = p;
     create_args_free(&cj->a);
     json_decref(cj->body);
     free(cj);
@@ -295,83 +269,17 @@ static void create_job_free(create_job *cj)
 /* store_create's progress callback (the store lock is held: queue the line and return). */
 static void create_progress(const char *status, void *ud)
 {
-    create_job *cj = ud;
-    pthread_mutex_lock(&cj->mu);
-    ndjson_line(&cj->lines, "status", status);
-    pthread_cond_broadcast(&cj->cv);
-    pthread_mutex_unlock(&cj->mu);
+    srv_task_status(ud, status);
 }
 
-static void *create_worker(void *arg)
+static int create_work(srv_task *t, void *arg, core_err *err)
 {
     create_job *cj = arg;
-    core_err err;
-    core_err_clear(&err);
-    int rc = store_create(cj->store, &cj->a.req, create_progress, cj, cj->digest, &err);
-    if (rc == CORE_OK) CORE_INFO("created model %s (manifest %.12s)", cj->a.req.model, cj->digest);
-    pthread_mutex_lock(&cj->mu);
-    cj->rc = rc;
-    cj->err = err;
-    cj->done = true;
-    pthread_cond_broadcast(&cj->cv);
-    pthread_mutex_unlock(&cj->mu);
-    return NULL;
-}
-
-/* The producer of the streamed response: the queued lines, then success or the error. */
-static int create_next(void *ctx, core_buf *out, int timeout_ms)
-{
-    create_job *cj = ctx;
-    pthread_mutex_lock(&cj->mu);
-    if (!cj->done && cj->lines.len == 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t ns = ts.tv_nsec + (int64_t)timeout_ms * 1000000;
-        ts.tv_sec += (time_t)(ns / 1000000000);
-        ts.tv_nsec = (long)(ns % 1000000000);
-        pthread_cond_timedwait(&cj->cv, &cj->mu, &ts);
-    }
-    if (cj->lines.len) {
-        core_buf_append(out, cj->lines.data, cj->lines.len);
-        core_buf_reset(&cj->lines);
-    }
-    bool done = cj->done;
-    pthread_mutex_unlock(&cj->mu);
-    if (!done) return SRV_NEXT_MORE;
-    if (cj->rc == CORE_OK) {
-        ndjson_line(out, "status", "success");
-    } else {
-        const char *msg = cj->err.msg[0] ? cj->err.msg : core_code_str(cj->rc);
-        CORE_WARN("create %s failed: %s", cj->a.req.model, msg);
-        ndjson_line(out, "error", msg);
-    }
-    return SRV_NEXT_END;
-}
-
-static void create_free(void *ctx)
-{
-    create_job_free(ctx);
-}
-
-static enum MHD_Result create_streamed(srv_req *r, create_job *cj)
-{
-    if (pthread_create(&cj->thread, NULL, create_worker, cj) != 0) {
-        create_job_free(cj);
-        return srv_reply_error(r, 500, "cannot start the create: out of threads");
-    }
-    cj->started = true;
-    pthread_mutex_lock(&cj->mu);
-    while (!cj->done && cj->lines.len == 0) pthread_cond_wait(&cj->cv, &cj->mu);
-    bool early_error = cj->done && cj->rc != CORE_OK && cj->lines.len == 0;
-    pthread_mutex_unlock(&cj->mu);
-    if (early_error) {
-        core_err e = cj->err;
-        if (!e.code) core_err_set(&e, cj->rc, "%s", core_code_str(cj->rc));
-        create_job_free(cj);
-        return srv_reply_err(r, &e);
-    }
-    srv_producer p = {create_next, NULL, create_free, cj};
-    return srv_reply_stream(r, 200, "application/x-ndjson", &p);
+    char digest[65];
+    int rc = store_create(cj->store, &cj->a.req, create_progress, t, digest, err);
+    if (rc == CORE_OK) CORE_INFO("created model %s (manifest %.12s)", cj->a.req.model, digest);
+    else CORE_WARN("create %s failed: %s", cj->a.req.model, err->msg);
+    return rc;
 }
 
 enum MHD_Result srv_h_create(srv_req *r)
@@ -384,9 +292,6 @@ enum MHD_Result srv_h_create(srv_req *r)
         json_decref(j);
         return srv_reply_error(r, 500, "out of memory");
     }
-    pthread_mutex_init(&cj->mu, NULL);
-    pthread_cond_init(&cj->cv, NULL);
-    core_buf_init(&cj->lines);
     cj->store = r->srv->store;
     cj->body = j;
     core_err err;
@@ -395,15 +300,11 @@ enum MHD_Result srv_h_create(srv_req *r)
         create_job_free(cj);
         return srv_reply_err(r, &err);
     }
-    if (cj->a.stream) return create_streamed(r, cj);
-    if (store_create(cj->store, &cj->a.req, NULL, NULL, cj->digest, &err)) {
-        res = srv_reply_err(r, &err);
-    } else {
-        CORE_INFO("created model %s (manifest %.12s)", cj->a.req.model, cj->digest);
-        res = srv_reply_json(r, 200, json_pack("{s:s}", "status", "success"));
-    }
-    create_job_free(cj);
-    return res;
+    bool stream = cj->a.stream;
+    srv_task *t;
+    if (srv_task_start(&t, create_work, cj, create_job_free, &err)) return srv_reply_err(r, &err);
+    /* A create cannot be cancelled: it ignores the task's cancel flag. */
+    return srv_task_respond(r, t, stream, 1, NULL);
 }
 
 // ---- tags ----

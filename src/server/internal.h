@@ -138,6 +138,35 @@ enum MHD_Result srv_reply_stream(srv_req *r, unsigned status, const char *ctype,
 /* Called by http.c when the request ends; cancels the producer unless it completed. */
 void srv_stream_request_done(srv_stream *s, bool completed_ok);
 
+// ---- store operations on a worker thread (task.c) ----
+
+/* A create or pull running on a worker thread of its own, reporting NDJSON status lines. */
+typedef struct srv_task srv_task;
+/* The work, run on the worker thread: returns a core code and fills err. */
+typedef int (*srv_task_fn)(srv_task *t, void *arg, core_err *err);
+
+/* Starts fn(arg) on a new thread; free_arg(arg) (may be NULL) runs when the task is freed,
+ * after the worker has ended — also when the start fails. */
+int srv_task_start(srv_task **out, srv_task_fn fn, void *arg, void (*free_arg)(void *),
+                   core_err *err);
+/* Sets the cancel flag, joins the worker and frees. NULL is allowed. */
+void srv_task_free(srv_task *t);
+/* From the worker: queues obj (stolen) as one line. A line with a key (e.g. a digest)
+ * replaces the previous line of the same key if that one is still queued. */
+void srv_task_emit(srv_task *t, json_t *obj, const char *key);
+/* From the worker: queues {"status": status}. */
+void srv_task_status(srv_task *t, const char *status);
+/* The flag the work checks to stop early (set when the client goes away or at a forced
+ * shutdown); valid while the task lives. */
+const atomic_bool *srv_task_cancel_flag(srv_task *t);
+/* Answers the request with t (taken over). Not streamed: waits for the end, then
+ * {"status":"success"} or the error with status_of(code) (NULL: srv_code_status).
+ * Streamed: waits until n_first lines were emitted or the work ended; an error by then is
+ * answered with its status code, otherwise the lines stream and end with
+ * {"status":"success"} or {"error":…}. While waiting, a client that goes away cancels. */
+enum MHD_Result srv_task_respond(srv_req *r, srv_task *t, bool stream, size_t n_first,
+                                 unsigned (*status_of)(int code));
+
 // ---- JSON field helpers (jsonutil.c) ----
 
 /* Each reads an optional field of obj. Absent or null leaves *out untouched and returns
