@@ -42,14 +42,6 @@ static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(lo);
 }
 
-static inline int hsum8_i32(__m256i v)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(s);
-}
-
 /* 8 int32 lanes, each the sum of 4 products of signed bytes x * y. */
 static inline __m256i dot_i8(__m256i x, __m256i y)
 {
