@@ -28,7 +28,7 @@ typedef struct sched_pathrec {
     char *path;
     bool probed;
     sched_probe probe;
-    uint64_t requests, warm_hits, cold_loads, tokens;
+    uint64_t requests, warm_hits, cold_loads, tokens, prompt_tokens;
     int64_t last_load_ns;
 } sched_pathrec;
 
@@ -72,6 +72,8 @@ struct sched {
     sched_req *pend_head, *pend_tail;
     int32_t n_waiting;
     uint64_t loads, load_failures, unloads, evictions, expiries, rejected_busy, requests;
+    uint64_t rejected_pinned, rejected_too_large;
+    int64_t start_mono;
 };
 
 // ---- small helpers ----
@@ -215,6 +217,8 @@ static void release_locked(sched *s, sched_entry *e, sched_req *r)
     e->refs--;
     e->rec->requests++;
     e->rec->tokens += (uint64_t)(r->fin.eval_count > 0 ? r->fin.eval_count : 0);
+    e->rec->prompt_tokens +=
+        (uint64_t)(r->fin.prompt_eval_count > 0 ? r->fin.prompt_eval_count : 0);
     s->requests++;
     int64_t now = core_wall_ns();
     e->last_used_wall = now;
@@ -413,15 +417,16 @@ static void handle_load_done(sched *s, sched_entry *e)
     char sz[32], est[32];
     if (e->load_rc != CORE_OK) {
         if (e->abandoned && e->load_rc == CORE_CANCELLED) {
+            /* nobody waits for it, or it timed out (counted and reported then) */
             CORE_INFO("sched: load of %s stopped after %.2fs: nobody waits for it", e->name,
                       (double)dur / 1e9);
         } else {
             s->load_failures++;
             CORE_ERROR("sched: load of %s failed after %.2fs: %s", e->name, (double)dur / 1e9,
                        e->load_err.msg);
+            sched_emit(s, SCHED_EVT_LOAD_FAILED, e->name, e->path, e->load_err.msg,
+                       e->est_bytes, dur);
         }
-        sched_emit(s, SCHED_EVT_LOAD_FAILED, e->name, e->path, e->load_err.msg, e->est_bytes,
-                   dur);
         for (sched_req *r = e->wait_head, *n; r; r = n) {
             n = r->next;
             fail_unattached(s, r, e->load_rc, e->load_err.msg);
@@ -532,7 +537,8 @@ static void check_loading(sched *s, sched_entry *e, int64_t now)
         e->n_waiters = 0;
         e->abandoned = true;
         atomic_store(&e->load_cancel, true);
-        sched_emit(s, SCHED_EVT_LOAD_FAILED, e->name, e->path, "load timeout", e->est_bytes,
+        s->load_failures++;
+        sched_emit(s, SCHED_EVT_LOAD_FAILED, e->name, e->path, msg, e->est_bytes,
                    now - e->load_start_mono);
     } else if (e->n_waiters == 0) {
         /* departure 5: a load continues while anyone waits for it */
@@ -564,14 +570,15 @@ static void check_ready(sched *s, sched_entry *e, int64_t now)
     }
 }
 
-/* Marks e for eviction (now if idle, else when its requests finish). */
-static void evict(sched *s, sched_entry *e, const char *for_name)
+/* Marks e for eviction (now if idle, else when its requests finish). why: "to make room
+ * for NAME (the limit in the way)", for the log and the event. */
+static void evict(sched *s, sched_entry *e, const char *why)
 {
     char sz[32];
     fmt_size(entry_size(e), sz, sizeof sz);
-    CORE_INFO("sched: evicting %s (%s, %s) to make room for %s", e->name, sz,
-              e->refs ? "busy: after its requests" : "idle", for_name);
-    sched_emit(s, SCHED_EVT_EVICT, e->name, e->path, for_name, entry_size(e), 0);
+    CORE_INFO("sched: evicting %s (%s, %s) %s", e->name, sz,
+              e->refs ? "busy: after its requests" : "idle", why);
+    sched_emit(s, SCHED_EVT_EVICT, e->name, e->path, why, entry_size(e), 0);
     e->want_unload = true;
     e->draining = true;
     e->unload_reason = "evicted";
@@ -638,7 +645,15 @@ static int admit(sched *s, const char *name, size_t est, char *msg, size_t cap)
     }
     int res;
     if (got >= need_mem && got_cnt >= need_cnt) {
-        for (int32_t i = 0; i < take; i++) evict(s, cand[i], name);
+        char why[256], bs[32];
+        fmt_size(budget, bs, sizeof bs);
+        if (need_cnt > 0)
+            snprintf(why, sizeof why, "to make room for %s (OLLAMA_MAX_LOADED_MODELS=%d)", name,
+                     max);
+        else
+            snprintf(why, sizeof why, "to make room for %s (memory budget %s, %s)", name, bs,
+                     core_budget_source_name(s->cfg.budget_source));
+        for (int32_t i = 0; i < take; i++) evict(s, cand[i], why);
         res = ADMIT_WAIT;
     } else if (got + loading_bytes >= need_mem && got_cnt + loading_cnt >= need_cnt) {
         res = ADMIT_WAIT; /* loads in progress may become evictable once ready */
@@ -735,6 +750,7 @@ static bool place(sched *s, sched_req *r)
                  (long long)o.num_ctx, o.n_seq, b,
                  core_budget_source_name(s->cfg.budget_source));
         CORE_WARN("sched: %s", msg);
+        s->rejected_too_large++;
         sched_emit(s, SCHED_EVT_REJECT, r->name, r->path, msg, est, 0);
         fail_unattached(s, r, CORE_LIMIT, msg);
         return true;
@@ -743,6 +759,7 @@ static bool place(sched *s, sched_req *r)
     if (a == ADMIT_WAIT) return false;
     if (a == ADMIT_FAIL) {
         CORE_WARN("sched: %s", msg);
+        s->rejected_pinned++;
         sched_emit(s, SCHED_EVT_REJECT, r->name, r->path, msg, est, 0);
         fail_unattached(s, r, CORE_BUSY, msg);
         return true;
@@ -892,6 +909,7 @@ int sched_new_with_backend(sched **out, const sched_config *cfg, const sched_bac
     if (s->cfg.num_ctx < 4) s->cfg.num_ctx = 4;
     if (s->cfg.keep_alive_ns < 0) s->cfg.keep_alive_ns = SCHED_FOREVER;
     s->be = be;
+    s->start_mono = core_mono_ns();
     pthread_mutex_init(&s->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -946,9 +964,13 @@ int sched_submit(sched *s, const sched_params *p, sched_req **out, core_err *err
     }
     if (s->cfg.max_queue > 0 && s->n_waiting >= s->cfg.max_queue) {
         s->rejected_busy++;
+        const char *who = p->model.name ? p->model.name : p->model.path;
+        char msg[160];
+        snprintf(msg, sizeof msg, "queue full: %d requests already wait (OLLAMA_MAX_QUEUE)",
+                 s->cfg.max_queue);
+        sched_emit(s, SCHED_EVT_REJECT, who, p->model.path, msg, 0, 0);
         pthread_mutex_unlock(&s->mu);
-        CORE_WARN("sched: request for %s refused: %d requests already wait (OLLAMA_MAX_QUEUE)",
-                  p->model.name ? p->model.name : p->model.path, s->cfg.max_queue);
+        CORE_WARN("sched: request for %s refused: %s", who, msg);
         r->holds = 1;
         sched_req_drop(r);
         return core_err_set(err, CORE_BUSY, SCHED_BUSY_MSG);
@@ -1044,6 +1066,7 @@ static void info_fill(sched *s, sched_entry *e, sched_model_info *m, int64_t now
     m->cold_loads = e->rec->cold_loads;
     m->last_load_ns = e->rec->last_load_ns;
     m->tokens_generated = e->rec->tokens;
+    m->prompt_tokens = e->rec->prompt_tokens;
     (void)s;
 }
 
@@ -1078,7 +1101,10 @@ int sched_snapshot(sched *s, sched_snap *out, core_err *err)
     out->evictions = s->evictions;
     out->expiries = s->expiries;
     out->rejected_busy = s->rejected_busy;
+    out->rejected_pinned = s->rejected_pinned;
+    out->rejected_too_large = s->rejected_too_large;
     out->requests = s->requests;
+    out->uptime_ns = core_mono_ns() - s->start_mono;
     pthread_mutex_unlock(&s->mu);
     return CORE_OK;
 }

@@ -269,6 +269,7 @@ typedef struct sched_model_info {
     uint64_t cold_loads;         /* loads of this path */
     int64_t last_load_ns;        /* duration of the last load */
     uint64_t tokens_generated;
+    uint64_t prompt_tokens;      /* prompt (and embedding input) tokens evaluated */
 } sched_model_info;
 
 typedef struct sched_snap {
@@ -281,8 +282,12 @@ typedef struct sched_snap {
     int32_t max_queue;
     int32_t max_loaded;
     int32_t num_parallel;
-    /* Server totals since start. */
+    /* Server totals since start. Refused requests by cause: the queue was full
+     * (rejected_busy), only pinned models stood in the way, the model is larger than the
+     * whole budget. */
     uint64_t loads, load_failures, unloads, evictions, expiries, rejected_busy, requests;
+    uint64_t rejected_pinned, rejected_too_large;
+    int64_t uptime_ns;           /* since sched_new */
 } sched_snap;
 
 /* Copies the current table (a brief lock; never waits for a load). Free with
@@ -297,7 +302,8 @@ enum sched_event_kind {
     SCHED_EVT_LOAD_FAILED,
     SCHED_EVT_UNLOAD,        /* reason: "expired", "keep_alive 0", "requested", "evicted",
                                 "reload", "shutdown", "abandoned" */
-    SCHED_EVT_EVICT,         /* chosen as eviction victim (an UNLOAD follows) */
+    SCHED_EVT_EVICT,         /* chosen as eviction victim (an UNLOAD follows); reason "to
+                                make room for NAME (the limit in the way)" */
     SCHED_EVT_EXPIRE,        /* keep-alive timer fired (an UNLOAD follows) */
     SCHED_EVT_REJECT,        /* a request refused (queue full, pinned in the way, too big) */
 };
