@@ -1,5 +1,6 @@
-/* obs.c — the residency event log (a bounded ring fed by the scheduler's event hook), stats
- * snapshots with process and machine memory figures, and their JSON and Prometheus forms.
+/* obs.c — the residency event log (a bounded ring fed by the scheduler's event hook, with a
+ * condition variable for readers that follow it live), stats snapshots with process and
+ * machine figures, and their JSON form. The Prometheus form is in metrics.c.
  *
  * Owner: the log's ring and counters are guarded by its mutex; snapshots are plain values
  * owned by the caller. */
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "obs/obs.h"
 
@@ -16,16 +18,18 @@
 
 struct obs_events {
     pthread_mutex_t mu;
+    pthread_cond_t cv;   /* CLOCK_MONOTONIC; broadcast on every event and on close */
     obs_event *ring;
     size_t cap;
     uint64_t next_seq; /* seq of the next event; the ring holds [next_seq - n, next_seq) */
     size_t n;
     uint64_t counts[OBS_N_KINDS];
+    bool closed;
 };
 
 int obs_events_new(obs_events **out, size_t cap, core_err *err)
 {
-    if (!cap) cap = 256;
+    if (!cap) cap = OBS_EVENTS_CAP;
     obs_events *log = calloc(1, sizeof *log);
     if (log) log->ring = calloc(cap, sizeof *log->ring);
     if (!log || !log->ring) {
@@ -33,6 +37,11 @@ int obs_events_new(obs_events **out, size_t cap, core_err *err)
         return core_err_set(err, CORE_NOMEM, "out of memory for the event log");
     }
     pthread_mutex_init(&log->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&log->cv, &ca);
+    pthread_condattr_destroy(&ca);
     log->cap = cap;
     log->next_seq = 1;
     *out = log;
@@ -42,9 +51,35 @@ int obs_events_new(obs_events **out, size_t cap, core_err *err)
 void obs_events_free(obs_events *log)
 {
     if (!log) return;
+    pthread_cond_destroy(&log->cv);
     pthread_mutex_destroy(&log->mu);
     free(log->ring);
     free(log);
+}
+
+/* Replaces every byte that is not part of a valid UTF-8 sequence with '?', so that a name or
+ * reason cut by the fixed-size copy (or a file path in an error message) stays valid JSON
+ * text. ref: RFC 3629 section 4 (no overlongs, no surrogates, nothing past U+10FFFF). */
+static void utf8_clean(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = *p < 0x80 ? 1 : (*p & 0xE0) == 0xC0 ? 2 : (*p & 0xF0) == 0xE0 ? 3
+                 : (*p & 0xF8) == 0xF0 ? 4 : 0;
+        bool ok = n > 0;
+        for (size_t i = 1; ok && i < n; i++) ok = (p[i] & 0xC0) == 0x80;
+        if (ok && n > 1) {
+            uint32_t cp = *p & (0x7F >> n);
+            for (size_t i = 1; i < n; i++) cp = cp << 6 | (p[i] & 0x3F);
+            static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+            ok = cp >= min[n] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (!ok) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
 }
 
 void obs_events_hook(void *ud, const sched_event_rec *ev)
@@ -58,18 +93,23 @@ void obs_events_hook(void *ud, const sched_event_rec *ev)
     e->wall_ns = ev->wall_ns;
     snprintf(e->name, sizeof e->name, "%s", ev->name ? ev->name : "");
     snprintf(e->reason, sizeof e->reason, "%s", ev->reason ? ev->reason : "");
+    utf8_clean(e->name);
+    utf8_clean(e->reason);
     e->bytes = ev->bytes;
     e->duration_ns = ev->duration_ns;
     if (log->n < log->cap) log->n++;
     if (ev->kind >= 0 && ev->kind < OBS_N_KINDS) log->counts[ev->kind]++;
+    pthread_cond_broadcast(&log->cv);
     pthread_mutex_unlock(&log->mu);
 }
 
-size_t obs_events_since(obs_events *log, uint64_t after, obs_event *out, size_t cap)
+size_t obs_events_since(obs_events *log, uint64_t after, obs_event *out, size_t cap,
+                        uint64_t *missed)
 {
     pthread_mutex_lock(&log->mu);
-    uint64_t first = log->next_seq - log->n;
-    if (after + 1 > first) first = after + 1;
+    uint64_t oldest = log->next_seq - log->n;
+    uint64_t first = after + 1 > oldest ? after + 1 : oldest;
+    if (missed) *missed = after + 1 < oldest ? oldest - (after + 1) : 0;
     size_t k = 0;
     for (uint64_t s = first; s < log->next_seq && k < cap; s++)
         out[k++] = log->ring[(s - 1) % log->cap];
@@ -77,11 +117,62 @@ size_t obs_events_since(obs_events *log, uint64_t after, obs_event *out, size_t 
     return k;
 }
 
+void obs_events_range(obs_events *log, uint64_t *oldest, uint64_t *newest)
+{
+    pthread_mutex_lock(&log->mu);
+    *oldest = log->next_seq - log->n;
+    *newest = log->next_seq - 1;
+    pthread_mutex_unlock(&log->mu);
+}
+
 void obs_events_counts(obs_events *log, uint64_t counts[6])
 {
     pthread_mutex_lock(&log->mu);
     memcpy(counts, log->counts, sizeof log->counts);
     pthread_mutex_unlock(&log->mu);
+}
+
+int obs_events_wait(obs_events *log, uint64_t after, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t ns = until.tv_nsec + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000;
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&log->mu);
+    int res = OBS_WAIT_TIMEOUT;
+    for (;;) {
+        if (log->closed) {
+            res = OBS_WAIT_CLOSED;
+            break;
+        }
+        if (log->next_seq - 1 > after) {
+            res = OBS_WAIT_EVENT;
+            break;
+        }
+        if (pthread_cond_timedwait(&log->cv, &log->mu, &until) != 0) break; /* timed out */
+    }
+    pthread_mutex_unlock(&log->mu);
+    return res;
+}
+
+void obs_events_close(obs_events *log)
+{
+    if (!log) return;
+    pthread_mutex_lock(&log->mu);
+    log->closed = true;
+    pthread_cond_broadcast(&log->cv);
+    pthread_mutex_unlock(&log->mu);
+}
+
+json_t *obs_event_json(const obs_event *e)
+{
+    char t[48];
+    core_time_format(e->wall_ns, false, t, sizeof t);
+    return json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I}", "id", (json_int_t)e->seq, "time", t,
+                     "type", sched_event_kind_name(e->kind), "model", e->name, "reason",
+                     e->reason, "bytes", (json_int_t)e->bytes, "duration_ns",
+                     (json_int_t)e->duration_ns);
 }
 
 // ---- stats ----
@@ -120,7 +211,7 @@ static json_t *stats_model(const sched_model_info *mi)
     return json_pack(
         "{s:s,s:s,s:s,s:s,s:b,s:I,s:s,s:o,s:o,s:o,s:o,"
         "s:{s:I,s:I,s:I,s:I,s:I,s:I},s:I,s:I,s:i,s:i,s:i,s:i,"
-        "s:I,s:I,s:I,s:I,s:I,s:I}",
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
         "name", mi->name, "path", mi->path, "digest", mi->digest, "state", state,
         "pinned", mi->pinned, "keep_alive_ns", (json_int_t)mi->keep_alive_ns,
         "keep_alive_source", sched_ka_source_name(mi->keep_alive_source),
@@ -137,6 +228,7 @@ static json_t *stats_model(const sched_model_info *mi)
         "requests_served", (json_int_t)mi->requests, "warm_hits", (json_int_t)mi->warm_hits,
         "cold_loads", (json_int_t)mi->cold_loads, "last_load_ns",
         (json_int_t)mi->last_load_ns, "tokens_generated", (json_int_t)mi->tokens_generated,
+        "prompt_tokens", (json_int_t)mi->prompt_tokens,
         "keep_alive_ms", (json_int_t)(mi->keep_alive_ns == SCHED_FOREVER
                                           ? -1 : mi->keep_alive_ns / 1000000));
 }
@@ -151,7 +243,7 @@ json_t *obs_stats_json(const obs_stats *st)
     core_time_format(st->wall_ns, false, now, sizeof now);
     return json_pack(
         "{s:s,s:o,s:{s:I,s:s,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:i,"
-        "s:I,s:I,s:I,s:I,s:I,s:I,s:I}}",
+        "s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i}}",
         "time", now, "models", models, "server",
         "budget_bytes", (json_int_t)snap->budget_bytes, "budget_source",
         core_budget_source_name(snap->budget_source), "models_bytes",
@@ -162,63 +254,8 @@ json_t *obs_stats_json(const obs_stats *st)
         "loads", (json_int_t)snap->loads, "load_failures", (json_int_t)snap->load_failures,
         "unloads", (json_int_t)snap->unloads, "evictions", (json_int_t)snap->evictions,
         "expiries", (json_int_t)snap->expiries, "rejected_busy",
-        (json_int_t)snap->rejected_busy, "requests", (json_int_t)snap->requests);
-}
-
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void prom_label(core_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '\\' || *s == '"') core_buf_printf(b, "\\%c", *s);
-        else if (*s == '\n') core_buf_append_str(b, "\\n");
-        else core_buf_append(b, s, 1);
-    }
-}
-
-int obs_metrics_text(const obs_stats *st, core_buf *b)
-{
-    const sched_snap *s = &st->sched;
-    static const struct {
-        const char *name, *help;
-    } per[] = {
-        {"dwell_model_resident_bytes", "Bytes a loaded model uses (measured, else estimated)."},
-        {"dwell_model_in_flight", "Requests holding the model."},
-        {"dwell_model_requests_total", "Requests served by the model."},
-        {"dwell_model_cold_loads_total", "Loads of the model."},
-    };
-    for (size_t k = 0; k < sizeof per / sizeof per[0]; k++) {
-        core_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", per[k].name, per[k].help,
-                        per[k].name, strstr(per[k].name, "_total") ? "counter" : "gauge");
-        for (size_t i = 0; i < s->n_models; i++) {
-            const sched_model_info *m = &s->models[i];
-            unsigned long long v = k == 0   ? m->size_bytes
-                                   : k == 1 ? (unsigned long long)m->in_flight
-                                   : k == 2 ? m->requests
-                                            : m->cold_loads;
-            core_buf_printf(b, "%s{model=\"", per[k].name);
-            prom_label(b, m->name);
-            core_buf_printf(b, "\"} %llu\n", v);
-        }
-    }
-    core_buf_printf(b,
-                    "# TYPE dwell_memory_budget_bytes gauge\ndwell_memory_budget_bytes %zu\n"
-                    "# TYPE dwell_models_bytes gauge\ndwell_models_bytes %zu\n"
-                    "# TYPE dwell_process_rss_bytes gauge\ndwell_process_rss_bytes %zu\n"
-                    "# TYPE dwell_mem_available_bytes gauge\ndwell_mem_available_bytes %zu\n"
-                    "# TYPE dwell_queue_depth gauge\ndwell_queue_depth %d\n",
-                    s->budget_bytes, s->models_bytes, st->rss_bytes, st->mem_available,
-                    s->queue_depth);
-    core_buf_printf(b,
-                    "# TYPE dwell_loads_total counter\ndwell_loads_total %llu\n"
-                    "# TYPE dwell_load_failures_total counter\ndwell_load_failures_total %llu\n"
-                    "# TYPE dwell_unloads_total counter\ndwell_unloads_total %llu\n"
-                    "# TYPE dwell_evictions_total counter\ndwell_evictions_total %llu\n"
-                    "# TYPE dwell_expiries_total counter\ndwell_expiries_total %llu\n"
-                    "# TYPE dwell_rejected_busy_total counter\ndwell_rejected_busy_total %llu\n"
-                    "# TYPE dwell_requests_total counter\ndwell_requests_total %llu\n",
-                    (unsigned long long)s->loads, (unsigned long long)s->load_failures,
-                    (unsigned long long)s->unloads, (unsigned long long)s->evictions,
-                    (unsigned long long)s->expiries, (unsigned long long)s->rejected_busy,
-                    (unsigned long long)s->requests);
-    return b->data ? CORE_OK : CORE_NOMEM;
+        (json_int_t)snap->rejected_busy, "rejected_pinned", (json_int_t)snap->rejected_pinned,
+        "rejected_too_large", (json_int_t)snap->rejected_too_large, "requests",
+        (json_int_t)snap->requests, "uptime_ns", (json_int_t)snap->uptime_ns, "http_active",
+        (int)st->http_active, "event_streams", (int)st->event_streams);
 }
