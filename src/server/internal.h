@@ -38,6 +38,7 @@ typedef struct srv_settings {
     int64_t context_length;       /* default num_ctx */
     bool kv_f32;
     char models[4096];
+    bool noprune;                 /* OLLAMA_NOPRUNE: keep unused blobs (start-up and pull) */
     char *origins[SRV_MAX_ORIGINS];
     size_t n_origins;
     char origins_env[1024];

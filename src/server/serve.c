@@ -36,7 +36,8 @@ static void usage(FILE *f)
             "  OLLAMA_CONTEXT_LENGTH     default num_ctx (default 4096)\n"
             "  OLLAMA_KV_CACHE_TYPE      f16 (default) or f32\n"
             "  OLLAMA_ORIGINS            extra allowed CORS origins, comma-separated\n"
-            "  OLLAMA_NOPRUNE            true: keep unused blobs at start-up\n"
+            "  OLLAMA_NOPRUNE            true: keep unused blobs (at start-up and after a "
+            "pull)\n"
             "  OLLAMA_DEBUG              1 for debug logging\n"
             "  DWELL_MEMORY_BUDGET       memory for loaded models (default: cgroup limit or "
             "RAM, minus the reserve)\n"
@@ -57,6 +58,7 @@ static void routes(void)
     srv_route_add("/api/show", false, SRV_POST, srv_h_show, false, false);
     srv_route_add("/api/copy", false, SRV_POST, srv_h_copy, false, false);
     srv_route_add("/api/delete", false, SRV_DELETE, srv_h_delete, false, false);
+    srv_route_add("/api/pull", false, SRV_POST, srv_h_pull, false, false);
     srv_route_add("/api/ps", false, SRV_GET, srv_h_ps, false, false);
     srv_route_add("/api/stats", false, SRV_GET, srv_h_stats, false, false);
     srv_route_add("/api/generate", false, SRV_POST, srv_h_generate, false, false);
@@ -100,13 +102,11 @@ static int start_sched(srv_server *s, core_err *err)
 }
 
 /* spec K.89: at start-up, unless OLLAMA_NOPRUNE is true, blobs older than an hour that no
- * manifest uses (and files whose names are not digests, such as partial uploads) are
- * removed, and so are empty manifest directories. OLLAMA_NOPRUNE is a boolean as in Ollama:
- * unset, empty, "0" or "false" means prune. */
-static void prune_store(struct store *st)
+ * manifest uses (and files whose names are not digests, such as partial downloads) are
+ * removed, and so are empty manifest directories. */
+static void prune_store(const srv_settings *set, struct store *st)
 {
-    const char *np = getenv("OLLAMA_NOPRUNE");
-    if (np && *np && strcmp(np, "0") != 0 && strcasecmp(np, "false") != 0) {
+    if (set->noprune) {
         CORE_INFO("store: OLLAMA_NOPRUNE is set, unused blobs are kept");
         return;
     }
@@ -180,7 +180,7 @@ int srv_serve_main(int argc, char **argv)
         CORE_ERROR("cannot open the model store %s: %s", s.set.models, err.msg);
         goto out;
     }
-    prune_store(s.store);
+    prune_store(&s.set, s.store);
     if (start_sched(&s, &err)) {
         CORE_ERROR("cannot start the scheduler: %s", err.msg);
         goto out;

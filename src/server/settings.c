@@ -294,6 +294,9 @@ int srv_settings_load(srv_settings *st, core_err *err)
         (rc = parse_counts(st, err)) || (rc = parse_memory(st, err)) ||
         (rc = parse_origins(st, err)))
         return rc;
+    /* A Go bool: false values keep pruning; any other non-empty text is true (spec §2). */
+    if (env_get("OLLAMA_NOPRUNE", v, sizeof v))
+        st->noprune = strcmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "f");
     if (!env_get("OLLAMA_MODELS", st->models, sizeof st->models)) {
         const char *home = getenv("HOME");
         if (!home || !*home)

@@ -41,7 +41,7 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static void fsync_dir_of(const char *path)
+void store_fsync_parent(const char *path)
 {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
@@ -81,7 +81,7 @@ int store_write_atomic(store *s, const char *path, const void *data, size_t len,
         unlink(tmp);
         return core_err_set(err, CORE_IO, "%s: %s", path, strerror(e));
     }
-    fsync_dir_of(path);
+    store_fsync_parent(path);
     return CORE_OK;
 }
 
@@ -201,7 +201,7 @@ int store_blob_writer_commit(store_blob_writer *w, char digest_out[STORE_DIGEST_
         rc = core_err_set(err, CORE_IO, "rename to %s: %s", final, strerror(errno));
         goto out;
     }
-    fsync_dir_of(final);
+    store_fsync_parent(final);
     if (digest_out) memcpy(digest_out, got, STORE_DIGEST_BUF);
 out:
     store_blob_writer_abort(w); /* closes, unlinks the temporary name (gone after a rename) */

@@ -31,6 +31,7 @@ struct store {
     char *blobs;     /* <root>/blobs */
     pthread_rwlock_t lock;
     atomic_uint tmp_seq; /* makes temporary names unique inside this process */
+    bool curl_ready;     /* curl_global_init succeeded (for store_pull) */
 };
 
 /* One entry of a manifest (the config is one too). */
@@ -63,6 +64,8 @@ int store_blob_put(store *s, const void *data, size_t len, char digest_out[STORE
 /* Reads a small blob whole (at most max bytes) into a NUL-terminated heap buffer. */
 int store_blob_read(store *s, const char *digest, size_t max, char **out, size_t *len,
                     core_err *err);
+/* fsync of the directory that holds path (after a rename into it). */
+void store_fsync_parent(const char *path);
 
 // ---- manifest.c ----
 int store_manifest_parse(const char *json, size_t len, const char *what, store_manifest *out,
@@ -105,5 +108,40 @@ int store_manifest_load(const char *path, const char *what, store_manifest *m, c
                         size_t *raw_len, core_err *err);
 /* Removes the blobs of m that no manifest in the store uses (lock held exclusively). */
 int store_gc_layers(store *s, const store_manifest *m, core_err *err);
+
+// ---- registry.c ----
+
+/* How a pull talks to a registry. */
+typedef struct store_http {
+    bool insecure;             /* http allowed (else https only, after redirects too) */
+    int connect_timeout_s;
+    int stall_timeout_s;       /* abort when less than 1 byte/s arrives for this long */
+    const atomic_bool *cancel; /* NULL: never cancelled */
+} store_http;
+
+/* The body of the final response, in pieces: status is its HTTP status, range_start the
+ * start of its Content-Range (-1 if none). Called once with len 0 when the response has no
+ * body. Returns 0 to go on, or a core code (having filled its own error) to stop. */
+typedef int (*store_http_body_fn)(void *ud, long status, int64_t range_start,
+                                  const char *data, size_t len);
+
+typedef struct store_http_req {
+    const char *url;
+    const char *accept;      /* Accept header, NULL for none */
+    uint64_t range_from;     /* > 0: ask for the bytes from there on (Range) */
+    bool follow;             /* follow redirects */
+    int total_timeout_s;     /* 0 = none */
+    store_http_body_fn body;
+    void (*tick)(void *ud);  /* about once a second and as bytes arrive; may be NULL */
+    void *ud;
+} store_http_req;
+
+/* One GET. CORE_OK when the transfer completed (whatever the status: the body callback saw
+ * it), the body callback's code when it stopped the transfer, CORE_CANCELLED,
+ * CORE_TIMEOUT (connect or stall) or CORE_PROTOCOL (unreachable, reset, too many
+ * redirects, a scheme not allowed), worded `Get "URL": why`. *transient tells whether
+ * trying again may help. */
+int store_http_get(const store_http *h, const store_http_req *q, long *status, bool *transient,
+                   core_err *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 
 #include "store/internal.h"
@@ -105,6 +106,8 @@ int store_open(store **out, const char *root, core_err *err)
     pthread_rwlock_init(&s->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     atomic_init(&s->tmp_seq, 0);
+    /* For store_pull. Reference counted by curl; not thread-safe, hence here, at start-up. */
+    s->curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     rename_old_blobs(s);
     *out = s;
     return CORE_OK;
@@ -114,6 +117,7 @@ void store_close(store *s)
 {
     if (!s) return;
     if (s->root && s->manifests && s->blobs) pthread_rwlock_destroy(&s->lock);
+    if (s->curl_ready) curl_global_cleanup();
     free(s->root);
     free(s->manifests);
     free(s->blobs);

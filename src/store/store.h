@@ -17,12 +17,14 @@
  *   CORE_NOTFOUND unknown model, missing blob (also a blob a manifest names)  → 404
  *   CORE_FORMAT   corrupt manifest/config JSON, truncated blob, bad GGUF      → 500
  *   CORE_IO, CORE_NOMEM                                                       → 500
+ * store_pull adds CORE_PROTOCOL (the registry failed), CORE_TIMEOUT and CORE_LIMIT (disk
+ * space), which the server answers with 502, 504 and 507.
  * Messages name the model and the blob; for the not-found cases they read like Ollama's
  * ("model 'llama2:latest' not found"), but the server may phrase its own reply per endpoint.
  *
  * Threads: a store is shared by all HTTP threads and the scheduler; every function may be
- * called from any thread. Inside there is exactly one lock, a rwlock: create, copy and
- * delete take it exclusively (so delete's blob GC never races a create that references the
+ * called from any thread. Inside there is exactly one lock, a rwlock: create, copy,
+ * delete and the commit at the end of a pull take it exclusively (so delete's blob GC never races a create that references the
  * same blobs); resolve, list, blob_exists take it shared. Blob writers take no lock while
  * streaming (the temporary file is private; the final rename is atomic and content-addressed).
  * Lock order: the store lock is a leaf — no other module's lock is taken while it is held,
@@ -32,6 +34,7 @@
 #ifndef DWELL_STORE_H
 #define DWELL_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -91,7 +94,9 @@ typedef struct store store;
  * CORE_INVALID when neither is set or the result does not fit. */
 int store_root_default(char *buf, size_t cap, core_err *err);
 /* Opens (creating manifests/ and blobs/ with mode 0755 when missing) the store at root. Old
- * blob names "sha256:<hex>" are renamed to "sha256-<hex>" as Ollama does at start-up. */
+ * blob names "sha256:<hex>" are renamed to "sha256-<hex>" as Ollama does at start-up.
+ * Call it from the main thread before other threads use libcurl: it initialises libcurl
+ * for store_pull (curl_global_init, undone by store_close). */
 int store_open(store **out, const char *root, core_err *err);
 void store_close(store *s);
 const char *store_root(const store *s);
@@ -241,5 +246,59 @@ int store_delete(store *s, const char *name, core_err *err);
  * and blobs no manifest uses; removes empty manifest directories. Skipped (with a warning)
  * when any manifest is corrupt. n_removed (may be NULL) counts removed files. */
 int store_prune(store *s, int64_t grace_s, size_t *n_removed, core_err *err);
+
+// ---- pull ----
+
+/* The largest manifest a registry may send. */
+#define STORE_PULL_MANIFEST_MAX ((size_t)1 << 20)
+
+/* One progress report of a pull, in the shapes of Ollama's /api/pull: a status alone
+ * ("pulling manifest", "verifying sha256 digest", "writing manifest", "removing unused
+ * layers"), or a blob's progress (status "pulling <first 12 hex of the digest>", digest,
+ * total and completed bytes). */
+typedef struct store_pull_event {
+    const char *status;
+    const char *digest; /* "sha256:…" for a blob's progress, else NULL */
+    uint64_t total, completed;
+} store_pull_event;
+/* Called on the pulling thread; "removing unused layers" comes with the store lock held,
+ * so the callback must not call into the store. */
+typedef void (*store_pull_fn)(const store_pull_event *ev, void *ud);
+
+typedef struct store_pull_opts {
+    bool insecure;             /* http instead of https (Ollama's `insecure`) */
+    bool prune;                /* remove the blobs of a replaced manifest that nothing uses
+                                  any more (unless OLLAMA_NOPRUNE) */
+    const atomic_bool *cancel; /* set from another thread to stop; NULL: not cancellable */
+    store_pull_fn progress;    /* may be NULL */
+    void *ud;
+    int connect_timeout_s;     /* 0: 15 s */
+    int stall_timeout_s;       /* no byte for this long fails the transfer; 0: 30 s */
+} store_pull_opts;
+
+/* Pulls name from its registry as Ollama does: GET
+ * <scheme>://<host>/v2/<namespace>/<model>/manifests/<tag> (Accept: the Docker v2 manifest
+ * type), validated strictly (schema 2, media types, "sha256:<64 lowercase hex>" digests,
+ * sizes, at most STORE_PULL_MANIFEST_MAX bytes); then every blob that is not already stored
+ * with its size, from …/blobs/<digest> (redirects followed), into
+ * blobs/sha256-<hex>-dwell-partial, hashed as it arrives, checked against the digest and
+ * the size, fsynced and renamed. An interrupted download (client gone, network failure)
+ * keeps its partial file and a later pull resumes it with a Range request; a partial whose
+ * bytes are wrong (digest mismatch, too many bytes) is removed. Transient network failures
+ * are retried (3 tries per blob). Concurrent pulls of the same blob wait for each other (an
+ * flock on the partial file, across processes too). Last, under the store lock, every blob
+ * is checked to be there (one removed meanwhile by a delete is fetched again), the
+ * manifest is written atomically under manifests/<host>/<namespace>/<model>/<tag> (Ollama's
+ * encoding, so the digest matches Ollama's), and with o->prune the old manifest's blobs that
+ * nothing uses any more are removed. The caller reports "success" itself.
+ * Errors: CORE_INVALID invalid name; CORE_NOTFOUND `pull model manifest: file does not
+ * exist` (the registry answered 404) or a blob the registry does not have; CORE_PROTOCOL
+ * the registry failed (unreachable, an error status, a bad or too large manifest, a blob
+ * whose bytes do not match its digest: `digest mismatch, file must be downloaded again:
+ * want sha256:…, got sha256:…`); CORE_TIMEOUT connect or stall timeout; CORE_LIMIT not
+ * enough disk space; CORE_CANCELLED; CORE_IO the local disk failed. The errors of the
+ * manifest stage (all but IO, the blob ones and CANCELLED after it) come before the first
+ * blob's progress event. */
+int store_pull(store *s, const char *name, const store_pull_opts *o, core_err *err);
 
 #endif
