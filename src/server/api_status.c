@@ -1,7 +1,7 @@
-/* api_status.c — GET /, /api/version, /api/ps and /api/stats.
+/* api_status.c — GET /, /api/version and /api/ps (/api/stats is api_obs.c's).
  *
- * /api/ps and /api/stats read one sched_snapshot (a brief lock in the scheduler; never
- * blocked by a load) and format it. The /api/stats schema is documented in docs/api.md. */
+ * /api/ps reads one sched_snapshot (a brief lock in the scheduler; never blocked by a
+ * load) and formats it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,20 +113,4 @@ enum MHD_Result srv_h_ps(srv_req *r)
         json_array_append_new(models, ps_entry(r->srv, &snap.models[i]));
     sched_snap_deinit(&snap);
     return srv_reply_json(r, 200, json_pack("{s:o}", "models", models));
-}
-
-// ---- /api/stats ----
-
-enum MHD_Result srv_h_stats(srv_req *r)
-{
-    obs_stats st;
-    core_err err;
-    if (obs_stats_collect(r->srv->sched, &st, &err)) return srv_reply_err(r, &err);
-    json_t *j = obs_stats_json(&st);
-    obs_stats_deinit(&st);
-    if (!j) {
-        core_err_set(&err, CORE_NOMEM, "out of memory for the stats");
-        return srv_reply_err(r, &err);
-    }
-    return srv_reply_json(r, 200, j);
 }

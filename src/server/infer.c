@@ -341,17 +341,6 @@ json_t *srv_oai_obj(const srv_job *j, const char *text, const sched_event *done_
     return o;
 }
 
-static void append_json_line(core_buf *out, json_t *o, bool sse)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    if (!s) return;
-    if (sse) core_buf_append_str(out, "data: ");
-    core_buf_append_str(out, s);
-    core_buf_append_str(out, sse ? "\n\n" : "\n");
-    free(s);
-}
-
 static json_t *error_obj(const srv_job *j, const core_err *e)
 {
     const char *msg = e->msg[0] ? e->msg : core_code_str(e->code);
@@ -369,9 +358,9 @@ static bool format_event(srv_job *j, core_buf *out)
     switch (ev->type) {
     case SCHED_EV_TEXT:
         if (ev->text.len == 0) return false;
-        append_json_line(out, sse ? srv_oai_obj(j, ev->text.data, NULL, true)
-                                  : srv_native_obj(j, ev->text.data, NULL),
-                         sse);
+        srv_json_line(out, sse ? srv_oai_obj(j, ev->text.data, NULL, true)
+                               : srv_native_obj(j, ev->text.data, NULL),
+                      sse);
         return false;
     case SCHED_EV_DONE:
         if (sse) {
@@ -379,20 +368,20 @@ static bool format_event(srv_job *j, core_buf *out)
              * no choices and the usage, as OpenAI and Ollama send them. */
             json_t *last = srv_oai_obj(j, "", ev, true);
             json_object_del(last, "usage");
-            append_json_line(out, last, true);
+            srv_json_line(out, last, true);
             if (j->include_usage) {
                 json_t *u = srv_oai_obj(j, "", ev, true);
                 json_object_set_new(u, "choices", json_array());
-                append_json_line(out, u, true);
+                srv_json_line(out, u, true);
             }
             core_buf_append_str(out, "data: [DONE]\n\n");
         } else {
-            append_json_line(out, srv_native_obj(j, "", ev), false);
+            srv_json_line(out, srv_native_obj(j, "", ev), false);
         }
         return true;
     default:
         CORE_WARN("%s: request failed mid-stream: %s", j->model, ev->err.msg);
-        append_json_line(out, error_obj(j, &ev->err), sse);
+        srv_json_line(out, error_obj(j, &ev->err), sse);
         if (sse) core_buf_append_str(out, "data: [DONE]\n\n");
         return true;
     }

@@ -67,6 +67,8 @@ typedef struct srv_server {
     atomic_int active;      /* requests between first callback and completion */
     atomic_bool stopping;   /* shutdown: new requests get 503 */
     atomic_bool force_stop; /* shutdown grace period over: streams are cancelled */
+    obs_events *events;     /* residency events (the scheduler's hook feeds it) */
+    atomic_int event_streams; /* open GET /api/events streams */
     bool host_check;        /* loopback listener: non-local Host headers get 403 (I.77) */
 } srv_server;
 
@@ -186,6 +188,9 @@ const char *srv_json_type_name(const json_t *j);
 int srv_json_keep_alive(json_t *obj, bool *set, int64_t *ns, core_err *err);
 /* RFC 3339 time for created_at (UTC, nanoseconds). */
 void srv_now_utc(char *buf, size_t cap);
+/* Appends o (reference stolen; NULL or out of memory appends nothing) as one compact NDJSON
+ * line, or as an SSE `data:` event when sse. */
+void srv_json_line(core_buf *out, json_t *o, bool sse);
 
 // ---- request checks (reqcheck.c) ----
 
@@ -327,6 +332,8 @@ enum MHD_Result srv_h_delete(srv_req *r);
 enum MHD_Result srv_h_pull(srv_req *r);
 enum MHD_Result srv_h_ps(srv_req *r);
 enum MHD_Result srv_h_stats(srv_req *r);
+enum MHD_Result srv_h_metrics(srv_req *r);
+enum MHD_Result srv_h_events(srv_req *r);
 enum MHD_Result srv_h_generate(srv_req *r);
 enum MHD_Result srv_h_chat(srv_req *r);
 enum MHD_Result srv_h_embed(srv_req *r);

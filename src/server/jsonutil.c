@@ -5,6 +5,7 @@
  * GenerateRequest.prompt of type string". */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/internal.h"
@@ -109,4 +110,15 @@ int srv_json_keep_alive(json_t *obj, bool *set, int64_t *ns, core_err *err)
 void srv_now_utc(char *buf, size_t cap)
 {
     core_time_format(core_wall_ns(), false, buf, cap);
+}
+
+void srv_json_line(core_buf *out, json_t *o, bool sse)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) return;
+    if (sse) core_buf_append_str(out, "data: ");
+    core_buf_append_str(out, s);
+    core_buf_append_str(out, sse ? "\n\n" : "\n");
+    free(s);
 }

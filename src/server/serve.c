@@ -1,7 +1,7 @@
 /* serve.c — `dwell serve`: reads the settings, opens the store, starts the scheduler and the
  * HTTP daemon, then waits for SIGINT/SIGTERM and shuts down in order: stop accepting, let
- * running requests finish (at most SRV_DRAIN_SECONDS), cancel what is left, unload every
- * model, exit 0.
+ * running requests finish (at most SRV_DRAIN_SECONDS; /api/events streams end at once),
+ * cancel what is left, unload every model, exit 0.
  *
  * Threads: the main thread owns the srv_server; signals are blocked in every thread (the
  * mask is inherited) and taken with sigwait here. */
@@ -61,6 +61,8 @@ static void routes(void)
     srv_route_add("/api/pull", false, SRV_POST, srv_h_pull, false, false);
     srv_route_add("/api/ps", false, SRV_GET, srv_h_ps, false, false);
     srv_route_add("/api/stats", false, SRV_GET, srv_h_stats, false, false);
+    srv_route_add("/api/events", false, SRV_GET, srv_h_events, false, false);
+    srv_route_add("/metrics", false, SRV_GET | SRV_HEAD, srv_h_metrics, false, false);
     srv_route_add("/api/generate", false, SRV_POST, srv_h_generate, false, false);
     srv_route_add("/api/chat", false, SRV_POST, srv_h_chat, false, false);
     srv_route_add("/api/embed", false, SRV_POST, srv_h_embed, false, false);
@@ -98,6 +100,10 @@ static int start_sched(srv_server *s, core_err *err)
     c.kv_type = s->set.kv_f32 ? ENG_KV_F32 : ENG_KV_F16;
     c.budget_bytes = b.bytes;
     c.budget_source = b.source;
+    int rc = obs_events_new(&s->events, 0, err);
+    if (rc) return rc;
+    c.on_event = obs_events_hook;
+    c.event_ud = s->events;
     return sched_new(&s->sched, &c, err);
 }
 
@@ -128,6 +134,7 @@ static int wait_signal(const sigset_t *set)
 static void shutdown_server(srv_server *s)
 {
     atomic_store(&s->stopping, true);
+    obs_events_close(s->events); /* open /api/events streams end now */
     srv_http_quiesce(s);
     int64_t deadline = core_mono_ns() + SRV_DRAIN_SECONDS * (int64_t)1000000000;
     while (atomic_load(&s->active) > 0 && core_mono_ns() < deadline) {
@@ -199,6 +206,7 @@ int srv_serve_main(int argc, char **argv)
 out:
     srv_http_stop(&s);
     sched_free(s.sched);
+    obs_events_free(s.events); /* after sched_free: its shutdown unloads still post events */
     store_close(s.store);
     srv_settings_deinit(&s.set);
     return rc;
