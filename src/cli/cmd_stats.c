@@ -2,16 +2,21 @@
  *
  * A live view of GET /api/stats (docs/api.md), redrawn every second like `docker stats`:
  * the server's memory budget and where it came from, what the models use, the system's
- * available memory, the queue and the load/eviction counters, then one row per loaded model.
- * --no-stream prints one snapshot; --json prints the server's snapshot objects, one per line.
- * Only a terminal gets the full-screen redraw (alternate screen, cursor hidden); other
- * output gets plain snapshots separated by a blank line. Ctrl-C leaves. */
+ * available memory, the queue and the load/eviction counters, then one row per loaded model,
+ * then the last few residency events (GET /api/events?stream=false, fetched from the last
+ * id seen so that each refresh asks for a handful). --no-stream prints one snapshot; --json
+ * prints the server's snapshot objects, one per line. Only a terminal gets the full-screen
+ * redraw (alternate screen, cursor hidden); other output gets plain snapshots separated by a
+ * blank line. Ctrl-C leaves. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/internal.h"
+
+#define STATS_EVENTS 5        /* residency events shown under the table */
+#define STATS_REASON_MAX 80   /* a longer reason is cut (with "...") */
 
 static void size_str(int64_t b, char *buf, size_t cap)
 {
@@ -137,6 +142,58 @@ static void render(json_t *snap, FILE *f)
     cli_table_deinit(&t);
 }
 
+/* The last STATS_EVENTS residency events as an array (new reference), or NULL when the
+ * server has none to give (an older server without /api/events, or an error): the view goes
+ * on without them. *last_id: the newest id seen, kept between refreshes. */
+static json_t *recent_events(uint64_t *last_id)
+{
+    char path[96];
+    uint64_t since = *last_id > STATS_EVENTS ? *last_id - STATS_EVENTS : 0;
+    snprintf(path, sizeof path, "/api/events?stream=false&since=%llu", (unsigned long long)since);
+    json_t *j = NULL;
+    if (cli_http_json("GET", path, NULL, &j, NULL, NULL) || !j) return NULL;
+    json_t *ev = json_object_get(j, "events");
+    size_t n = json_array_size(ev);
+    json_t *out = json_array();
+    for (size_t i = n > STATS_EVENTS ? n - STATS_EVENTS : 0; i < n; i++)
+        json_array_append(out, json_array_get(ev, i));
+    *last_id = (uint64_t)cli_jint(j, "last_id");
+    json_decref(j);
+    return out;
+}
+
+static void render_events(json_t *events, FILE *f)
+{
+    if (!json_array_size(events)) return;
+    cli_table t;
+    cli_table_init(&t, 5);
+    const char *head[] = {"TIME", "EVENT", "MODEL", "SIZE", "REASON"};
+    for (int i = 0; i < 5; i++)
+        cli_table_add(&t, head[i]);
+    size_t i;
+    json_t *e;
+    json_array_foreach(events, i, e)
+    {
+        char tm[16], size[32], reason[STATS_REASON_MAX + 4];
+        const char *when = cli_jstr(e, "time"), *why = cli_jstr(e, "reason");
+        snprintf(tm, sizeof tm, "%.8s", strlen(when) > 11 ? when + 11 : when); /* HH:MM:SS */
+        if (cli_jint(e, "bytes") > 0) size_str(cli_jint(e, "bytes"), size, sizeof size);
+        else snprintf(size, sizeof size, "-");
+        snprintf(reason, sizeof reason, "%s", why);
+        if (strlen(why) > STATS_REASON_MAX) {
+            size_t k = STATS_REASON_MAX - 3;
+            while (k > 0 && (reason[k] & 0xC0) == 0x80) k--; /* not inside a UTF-8 char */
+            memcpy(reason + k, "...", 4);
+        }
+        const char *row[] = {tm, cli_jstr(e, "type"), cli_jstr(e, "model"), size, reason};
+        for (int k = 0; k < 5; k++)
+            cli_table_add(&t, row[k]);
+    }
+    fprintf(f, "\nRECENT EVENTS (UTC)\n");
+    cli_table_print(&t, "", f);
+    cli_table_deinit(&t);
+}
+
 /* Sleeps up to ms, returning early on Ctrl-C. */
 static void nap(int ms)
 {
@@ -162,6 +219,7 @@ int cli_cmd_stats(int argc, char **argv)
     if (screen) fputs("\033[?1049h\033[?25l", stdout); /* alternate screen, hide cursor */
     core_err err;
     rc = 0;
+    uint64_t last_id = 0;
     for (int n = 0; !cli_interrupted; n++) {
         json_t *snap;
         if (cli_http_json("GET", "/api/stats", NULL, &snap, NULL, &err)) {
@@ -180,6 +238,9 @@ int cli_cmd_stats(int argc, char **argv)
             else if (n > 0)
                 fputc('\n', stdout);
             render(snap, stdout);
+            json_t *events = recent_events(&last_id);
+            render_events(events, stdout);
+            json_decref(events);
             if (screen) fputs("\n(Ctrl-C to quit)\n", stdout);
         }
         json_decref(snap);

@@ -1,6 +1,7 @@
 """`dwell stats`: the one-shot snapshot (--no-stream), the JSON snapshots (--json) and the live
 full-screen view through a pseudo-terminal. Its figures must agree with /api/ps and with the
-server process's RSS, show a loaded model's memory and drop it once the model is unloaded."""
+server process's RSS, show a loaded model's memory and drop it once the model is unloaded;
+the last residency events (GET /api/events) are listed under the table."""
 import json
 import os
 import re
@@ -37,11 +38,21 @@ def close(a, b, unit_of):
 
 
 def models_table(out):
-    """The model table of a text snapshot (the lines from the NAME header on)."""
+    """The model table of a text snapshot (the lines from the NAME header to the events)."""
     lines = out.splitlines()
     start = [i for i, l in enumerate(lines) if l.startswith("NAME ")][0]
-    body = [l for l in lines[start:] if l.strip() and not l.startswith("(")]
+    end = ([i for i, l in enumerate(lines) if l.startswith("RECENT EVENTS")] + [len(lines)])[0]
+    body = [l for l in lines[start:end] if l.strip() and not l.startswith("(")]
     return parse_table("\n".join(body))[1]
+
+
+def events_table(out):
+    """The rows under RECENT EVENTS ([] when there is no such section)."""
+    lines = out.splitlines()
+    start = [i + 1 for i, l in enumerate(lines) if l.startswith("RECENT EVENTS")]
+    if not start:
+        return []
+    return parse_table("\n".join(l for l in lines[start[0]:] if l.strip()))[1]
 
 
 def load(s, keep_alive="5m"):
@@ -112,6 +123,25 @@ def test_unloaded_model_is_gone_from_stats():
     snap = json.loads(ok(s, "stats", "--json", "--no-stream")[0])
     assert snap["models"] == [] and snap["server"]["models_bytes"] == 0, snap
     assert snap["server"]["unloads"] >= 1
+
+
+def test_no_stream_lists_the_last_residency_events():
+    s = server()
+    load(s)
+    unload(s)
+    load(s, keep_alive="0")
+    s.wait_for(lambda: not s.ps(), timeout=20, what="keep_alive 0 unload")
+    out, _ = ok(s, "stats", "--no-stream")
+    rows = events_table(out)
+    want = [e for e in s.get("/api/events?stream=false").json()["events"]][-5:]
+    assert len(rows) == min(5, len(want)) >= 4, out
+    assert [(r["EVENT"], r["MODEL"]) for r in rows] == [(e["type"], e["model"]) for e in want]
+    assert rows[-1]["EVENT"] == "unload" and rows[-1]["REASON"] == "keep_alive 0", rows
+    assert rows[-2]["EVENT"] == "load" and rows[-2]["REASON"] == "loaded", rows
+    assert [r["TIME"] for r in rows] == [e["time"][11:19] for e in want], rows
+    assert close(size_of(rows[-1]["SIZE"]), want[-1]["bytes"], UNITS["MiB"]), rows
+    assert "requested" in [r["REASON"] for r in rows], rows  # `dwell stop`
+    assert "RECENT EVENTS" not in ok(s, "stats", "--json", "--no-stream")[0]
 
 
 def test_json_stream_prints_one_object_per_second():
