@@ -21,6 +21,7 @@ static const struct {
     {"create", NULL, cli_cmd_create, "Create a model from a Modelfile"},
     {"show", NULL, cli_cmd_show, "Show information for a model"},
     {"run", NULL, cli_cmd_run, "Run a model"},
+    {"pull", NULL, cli_cmd_pull, "Pull a model from a registry"},
     {"stop", NULL, cli_cmd_stop, "Stop a running model"},
     {"list", "ls", cli_cmd_list, "List models"},
     {"ps", NULL, cli_cmd_ps, "List running models"},

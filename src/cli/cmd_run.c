@@ -1,6 +1,7 @@
 /* cmd_run.c — `dwell run MODEL [PROMPT]`: one answer for a prompt (or piped stdin), or the
  * interactive chat of chat.c. Streams the answer as it arrives, word-wrapped on a terminal,
- * with a spinner while the model loads and Ollama's timing lines with --verbose.
+ * with a spinner while the model loads and Ollama's timing lines with --verbose. A model
+ * the server does not have is pulled first (cmd_pull.c), as Ollama's run does.
  *
  * Keep-alive (DESIGN.md §2): --keepalive, else the client's own OLLAMA_KEEP_ALIVE, is sent as
  * each request's keep_alive, always as a string with its unit ("2m0s"), so a bare "2" means
@@ -220,8 +221,10 @@ int cli_cmd_run(int argc, char **argv)
          false, NULL},
         {"nowordwrap", 0, NULL, "Don't wrap words to the next line automatically", false, NULL},
         {"verbose", 0, NULL, "Show timings for response", false, NULL},
+        {"insecure", 0, NULL, "Use an insecure registry when the model has to be pulled", false,
+         NULL},
     };
-    cli_cmd cmd = {"run", "MODEL [PROMPT]", "Run a model", flags, 4, 1, -1};
+    cli_cmd cmd = {"run", "MODEL [PROMPT]", "Run a model", flags, 5, 1, -1};
     const char *pos[argc];
     int n_pos, rc = cli_args_parse(&cmd, argc, argv, pos, &n_pos);
     if (rc) return rc == CLI_ARGS_HELP ? 0 : 1;
@@ -235,6 +238,10 @@ int cli_cmd_run(int argc, char **argv)
     if (run_keep_alive(&run, &flags[1], &err)) return cli_err_print(&err);
     json_t *req = json_pack("{s:s}", "model", run.model);
     rc = cli_http_json("POST", "/api/show", req, &run.show, NULL, &err);
+    if (rc == CORE_NOTFOUND) { /* as Ollama's run: pull a model the server does not have */
+        rc = cli_pull(run.model, flags[4].set, &err);
+        if (!rc) rc = cli_http_json("POST", "/api/show", req, &run.show, NULL, &err);
+    }
     json_decref(req);
     if (rc) return cli_err_print(&err);
     run.options = json_object();

@@ -34,6 +34,11 @@ int cli_cmd_create(int argc, char **argv); /* cmd_create.c */
 int cli_cmd_cp(int argc, char **argv);     /* cmd_create.c */
 int cli_cmd_rm(int argc, char **argv);     /* cmd_create.c */
 int cli_cmd_stats(int argc, char **argv);  /* cmd_stats.c */
+int cli_cmd_pull(int argc, char **argv);   /* cmd_pull.c */
+
+/* Pulls model through the server's /api/pull, showing the progress on stderr (a redrawn bar
+ * on a terminal, plain lines otherwise). Used by `pull` and by `run` for a missing model. */
+int cli_pull(const char *model, bool insecure, core_err *err);
 
 // ---- arguments (args.c) ----
 

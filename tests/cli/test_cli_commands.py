@@ -248,7 +248,10 @@ def test_no_server_is_one_error_line():
 
 def test_unknown_model_bad_flag_bad_duration():
     s = server()
-    assert "not found" in fails(s, "run", "ghost", "hi")
+    # a model the server lacks is pulled first, as Ollama's run does (a loopback registry
+    # with nothing listening: no network needed)
+    assert "pull model manifest" in fails(s, "run", "127.0.0.1:9/library/ghost", "hi",
+                                          "--insecure")
     assert fails(s, "ps", "--bogus") == "Error: unknown flag: --bogus"
     assert "invalid --keepalive" in fails(s, "run", "story", "hi", "--keepalive", "5x")
     line = fails(s, "run", "story", "hi", env={"OLLAMA_KEEP_ALIVE": "soon"})
