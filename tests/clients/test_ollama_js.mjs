@@ -1,10 +1,42 @@
 // The real `ollama` npm client (0.6.x), unchanged, against dwell serve.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { basename } from 'node:path';
 import { Ollama } from 'ollama';
 import { run, startServer, uploadBlob, STORIES } from './server.mjs';
 
-const srv = await startServer();
+const srv = await startServer({ NO_PROXY: '*' });
+
+// A registry on 127.0.0.1 serving stories260K the way Ollama's registry serves models
+// (Docker v2 manifest, blobs by digest), for the pull test.
+async function startRegistry() {
+  const sha = (b) => 'sha256:' + createHash('sha256').update(b).digest('hex');
+  const gguf = readFileSync(STORIES);
+  const config = Buffer.from(JSON.stringify({ model_format: 'gguf', model_family: 'llama', architecture: 'amd64', os: 'linux' }));
+  const blobs = new Map([[sha(gguf), gguf], [sha(config), config]]);
+  const manifest = JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.v2+json',
+    config: { mediaType: 'application/vnd.docker.container.image.v1+json', digest: sha(config), size: config.length },
+    layers: [{ mediaType: 'application/vnd.ollama.image.model', digest: sha(gguf), size: gguf.length }],
+  });
+  const server = createServer((req, res) => {
+    const blob = req.url.match(/^\/v2\/library\/stories\/blobs\/(sha256:[0-9a-f]{64})$/);
+    if (req.url === '/v2/library/stories/manifests/latest') {
+      res.writeHead(200, { 'Content-Type': 'application/vnd.docker.distribution.manifest.v2+json' });
+      res.end(manifest);
+    } else if (blob && blobs.has(blob[1])) {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      res.end(blobs.get(blob[1]));
+    } else {
+      res.writeHead(404);
+      res.end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { host: `127.0.0.1:${server.address().port}`, close: () => server.close() };
+}
 const ollama = new Ollama({ host: srv.base });
 const opts = { temperature: 0, num_predict: 8 };
 
@@ -66,6 +98,25 @@ const code = await run([
     await ollama.delete({ model: 'stories-copy' });
     assert.ok(!(await ollama.list()).models.some((m) => m.name === 'stories-copy:latest'));
     await assert.rejects(ollama.delete({ model: 'stories-copy' }), /not found/);
+  }],
+  ['pull from an insecure registry', async () => {
+    const reg = await startRegistry();
+    try {
+      const model = `${reg.host}/library/stories:latest`;
+      const statuses = [];
+      for await (const p of await ollama.pull({ model, insecure: true, stream: true })) statuses.push(p.status);
+      assert.equal(statuses[0], 'pulling manifest');
+      assert.equal(statuses.at(-1), 'success');
+      assert.ok(statuses.includes('verifying sha256 digest'), statuses.join());
+      assert.deepEqual(await ollama.pull({ model, insecure: true }), { status: 'success' });
+      assert.ok((await ollama.list()).models.some((m) => m.name === model));
+      const r = await ollama.generate({ model, prompt: 'Once upon a time', options: opts });
+      assert.ok(r.done && r.response.length > 0);
+      await assert.rejects(ollama.pull({ model: `${reg.host}/library/nothing`, insecure: true }),
+        /pull model manifest: file does not exist/);
+    } finally {
+      reg.close();
+    }
   }],
   ['unknown model error', async () => {
     await assert.rejects(ollama.generate({ model: 'nope', prompt: 'x' }), /model 'nope' not found/);
