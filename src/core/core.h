@@ -174,6 +174,9 @@ size_t core_mem_available_bytes(void);
 /* Bytes of the mapping [addr, addr+len) that are resident in RAM now (mincore(2)): what a
  * model's weights or a context's buffers really occupy, as opposed to what was mapped. */
 size_t core_mem_resident(const void *addr, size_t len);
+/* Gives the heap's free memory back to the operating system (malloc_trim), one caller at a
+ * time; a no-op in sanitizer builds, whose allocator is not glibc's. */
+void core_heap_trim(void);
 
 // ---- durations and memory sizes (duration.c) ----
 

@@ -1,4 +1,6 @@
 /* mem.c — memory probes: this process's RSS, physical RAM, MemAvailable. */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -62,4 +64,14 @@ size_t core_mem_resident(const void *addr, size_t len)
         done += n;
     }
     return resident * page;
+}
+
+void core_heap_trim(void)
+{
+#ifndef DWELL_SANITIZE
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    malloc_trim(0);
+    pthread_mutex_unlock(&mu);
+#endif
 }

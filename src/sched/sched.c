@@ -7,7 +7,6 @@
  * and runner threads only set flags and counters under s->mu and signal s->cv. So the
  * scheduler thread may drop the lock (to probe a file) and keep its pointers.
  * ref: DESIGN.md §2; spec/ollama-compat.md §0, A–F and DESIGN §4's departures. */
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,7 +293,7 @@ static void *unload_thread(void *arg)
     /* The runner cancels and releases anything still attached (shutdown only). */
     sched_runner_stop(run);
     if (e->inst) s->be->unload(e->inst);
-    malloc_trim(0); /* give the freed heap back to the OS so RSS falls */
+    core_heap_trim(); /* give the freed heap back to the OS so RSS falls */
     pthread_mutex_lock(&s->mu);
     e->inst = NULL;
     e->unload_done = true;
@@ -333,7 +332,7 @@ static void start_unload(sched *s, sched_entry *e, const char *reason)
         pthread_mutex_unlock(&s->mu);
         sched_runner_stop(run);
         if (e->inst) s->be->unload(e->inst);
-        malloc_trim(0);
+        core_heap_trim();
         pthread_mutex_lock(&s->mu);
         e->inst = NULL;
         e->unload_done = true;
