@@ -110,7 +110,8 @@ class Server:
                     ready.set()
             ready.set()
 
-        threading.Thread(target=reader, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=reader, args=(self.proc,), daemon=True)
+        self._reader.start()
         if not ready.wait(timeout) or not port_box:
             self.kill()
             raise RuntimeError("server did not start:\n" + self.log())
@@ -139,6 +140,9 @@ class Server:
         finally:
             if self in _live:
                 _live.remove(self)
+        # the process is gone: read what is left in the pipe, so that log() has its last lines
+        if getattr(self, "_reader", None):
+            self._reader.join(10)
         return rc
 
     def kill(self):

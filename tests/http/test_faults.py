@@ -135,7 +135,7 @@ def test_sigkill_during_create_store_consistent():
 
 def test_sigterm_lets_running_request_finish():
     # Streamed, so that SIGTERM goes out only once the request is known to be generating (a
-    # polled /api/ps can miss a short generation altogether on a fast machine); 50 tokens, so
+    # polled /api/ps can miss a short generation altogether on a fast machine); 20 tokens, so
     # that even the sanitizer build finishes well within the server's 10 s shutdown grace.
     with ds.Server() as s:
         s.create("slow", SLOW)
@@ -143,7 +143,7 @@ def test_sigterm_lets_running_request_finish():
         c = s.conn(60)
         c.request("POST", "/api/generate", body=json.dumps(
             {"model": "slow", "prompt": "Once upon a time", "stream": True,
-             "options": {"temperature": 0, "num_predict": 50}}),
+             "options": {"temperature": 0, "num_predict": 20}}),
             headers={"Content-Type": "application/json"})
         r = c.getresponse()
         assert r.status == 200, r.status
