@@ -178,26 +178,24 @@ def test_num_parallel_two_streams_progress_together():
 
 
 def test_max_queue_exceeded_503_at_once():
+    import confutil as cu
     with ds.Server(env={"OLLAMA_NUM_PARALLEL": "1", "OLLAMA_MAX_QUEUE": "1"}) as s:
         s.create("slow", SLOW)
         s.generate("slow", options={"num_predict": 1})
-        out = {}
-        ta = threading.Thread(target=stream_times, args=(s, "slow", 150, out, "a"))
-        ta.start()
-        s.wait_for(lambda: (entry(s, "slow:latest") or {}).get("in_flight", 0) >= 1, what="busy")
-        tb = threading.Thread(target=stream_times, args=(s, "slow", 2, out, "b"))
-        tb.start()
-        def waiting():
-            e = entry(s, "slow:latest") or {}
-            return e.get("in_flight", 0) >= 2 or e.get("waiting", 0) >= 1
-        s.wait_for(waiting, what="a waiting request")
+        # a holds the only slot (its first token is out: it left the queue) ...
+        a = cu.Stream(s, "slow", n=150).wait_first()
+        # ... b takes the only queue place ...
+        b = cu.Stream(s, "slow", n=2)
+        s.wait_for(lambda: cu.stats(s)["server"]["queue_depth"] >= 1, what="b waiting")
+        # ... so c is refused at once
         t0 = time.time()
         r = s.generate("slow", options={"num_predict": 2})
         assert r.status == 503 and "maximum pending requests exceeded" in r.json()["error"], r
         assert time.time() - t0 < 1.0, time.time() - t0
-        ta.join(120)
-        tb.join(120)
-        assert out["a"][0] == 200 and out["b"][0] == 200, out
+        a.join()
+        b.join()
+        assert a.status == 200 and a.done() and b.status == 200 and b.done(), (a.lines[-1:],
+                                                                               b.lines[-1:])
 
 
 def main():
