@@ -605,8 +605,8 @@ static int commit_locked(pull_ctx *c, const store_manifest *m, const char *raw, 
 
 static int commit(pull_ctx *c, const store_manifest *m, core_err *err)
 {
-    char *raw;
-    size_t len;
+    char *raw = NULL; /* encode leaves it unset when it fails */
+    size_t len = 0;
     int rc = store_manifest_encode(m, &raw, &len, err);
     /* Ollama writes a pulled manifest with json.Marshal: no newline at the end (a created
      * one has it), and the model's digest is the hash of exactly these bytes. */
