@@ -303,6 +303,7 @@ typedef struct dl {
     char body[256];         /* the start of an error body */
     size_t body_len;
     bool bad_bytes;         /* the partial's bytes are wrong: remove it */
+    bool start_over;        /* the answer cannot continue the partial: it was emptied */
     core_err *err;
 } dl;
 
@@ -330,9 +331,15 @@ static int dl_decide(dl *d, long status, int64_t range_start)
     d->status = status;
     if (status == 206 && range_start == (int64_t)d->have) return CORE_OK;
     if (status == 206) {
-        return core_err_set(d->err, CORE_PROTOCOL, "pull blob %s: the registry resumed at "
-                            "byte %lld, not %llu", d->b->digest, (long long)range_start,
-                            (unsigned long long)d->have);
+        /* Bytes from somewhere else (or no Content-Range): they cannot continue the partial,
+         * and asking again would get the same. Empty it so that the next try asks for the
+         * whole blob, without a Range. */
+        core_err_set(d->err, CORE_PROTOCOL, "pull blob %s: the registry resumed at byte "
+                     "%lld, not %llu", d->b->digest, (long long)range_start,
+                     (unsigned long long)d->have);
+        int rc = dl_restart(d);
+        d->start_over = rc == CORE_OK;
+        return rc ? rc : CORE_PROTOCOL;
     }
     if (status == 200) return d->have ? dl_restart(d) : CORE_OK; /* no ranges: from 0 */
     d->error_body = true;
@@ -384,12 +391,13 @@ static int dl_transfer(dl *d, bool *transient)
     pull_ctx *c = d->c;
     char url[sizeof c->base + STORE_DIGEST_BUF + 16];
     snprintf(url, sizeof url, "%s/blobs/%s", c->base, d->b->digest);
-    d->decided = d->error_body = false;
+    d->decided = d->error_body = d->start_over = false;
     d->body_len = 0;
     store_http_req q = {.url = url, .range_from = d->have, .follow = true, .body = dl_body,
                         .tick = dl_tick, .ud = d};
     long status;
     int rc = store_http_get(&c->http, &q, &status, transient, d->err);
+    if (rc && d->start_over) *transient = true;
     if (rc) return rc;
     if (d->error_body) {
         d->body[d->body_len] = '\0';

@@ -6,8 +6,10 @@ speaks what Ollama's registry speaks to a pull:
                                                 or a 307 to /cdn/<hex> when redirecting
 
 It counts every request, remembers Range headers, and has knobs for the failure cases of the
-pull tests: wrong blob bytes, a garbage or oversized manifest, a slow blob. Every wait is
-bounded; stop() shuts it down.
+pull tests: wrong blob bytes, a garbage or oversized manifest, a slow blob, a blob that
+redirects to any URL, a registry that ignores Range (200 with the whole blob) or answers it
+with a wrong Content-Range, a blob cut short after N bytes. Every wait is bounded; stop()
+shuts it down.
 """
 import hashlib
 import http.server
@@ -72,6 +74,12 @@ class Registry:
         self.bad_blobs = {}       # digest -> bytes served instead of the real ones
         self.redirect = False     # blobs answer 307 to /cdn/<hex>
         self.slow = {}            # digest -> seconds to sleep after each 16 KiB chunk
+        self.redirect_to = {}     # digest -> absolute URL its blob answers 307 to
+        self.ignore_range = False # a Range request gets 200 and the whole blob
+        self.range_lie = {}       # digest -> start a 206's Content-Range claims (bytes sent
+                                  #           are still the ones asked for)
+        self.cut = {}             # digest -> the next answer drops after this many body bytes
+                                  #           (once: the knob is used up)
         self.requests = []        # (method, path, range header or None)
         self.lock = threading.Lock()
         reg = self
@@ -159,6 +167,8 @@ class Registry:
                 return self._send(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
             return self._send(h, 200, self.models[ref].manifest, MT_MANIFEST)
         m = re.match(r"^/v2/[^/]+/[^/]+/blobs/(sha256:[0-9a-f]{64})$", h.path)
+        if m and m.group(1) in self.redirect_to:
+            return self._send(h, 307, b"", extra={"Location": self.redirect_to[m.group(1)]})
         if m and self.redirect:
             return self._send(h, 307, b"", extra={"Location": "/cdn/" + m.group(1)[7:]})
         if not m:
@@ -173,14 +183,29 @@ class Registry:
         rng = h.headers.get("Range")
         status = 200
         extra = {}
-        if rng:
+        if rng and not self.ignore_range:
             rm = re.match(r"^bytes=(\d+)-$", rng)
             start = int(rm.group(1)) if rm else 0
             if start >= len(data):
                 return self._send(h, 416, b"")
             status = 206
-            extra["Content-Range"] = "bytes %d-%d/%d" % (start, len(data) - 1, len(data))
+            claim = self.range_lie.get(digest, start)
+            extra["Content-Range"] = "bytes %d-%d/%d" % (claim, len(data) - 1, len(data))
         body = data[start:]
+        with self.lock:
+            cut = self.cut.pop(digest, None)
+        if cut is not None:
+            # promise the whole rest, send only part of it, then hang up
+            h.send_response(status)
+            h.send_header("Content-Type", "application/octet-stream")
+            h.send_header("Content-Length", str(len(body)))
+            for k, v in extra.items():
+                h.send_header(k, v)
+            h.end_headers()
+            h.wfile.write(body[:cut])
+            h.wfile.flush()
+            h.close_connection = True
+            return
         h.send_response(status)
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Content-Length", str(len(body)))

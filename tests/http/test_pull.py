@@ -325,6 +325,44 @@ def test_client_gone_mid_pull_stops_it_and_the_next_pull_resumes():
         assert partials() == []
 
 
+def leave_partial(digest, data):
+    """A partial download as an interrupted pull leaves it."""
+    os.makedirs(blobs_dir(), exist_ok=True)
+    with open(os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % digest[7:]), "wb") as f:
+        f.write(data)
+
+
+def test_a_registry_that_ignores_range_sends_the_whole_blob_again():
+    with fr.Registry() as reg:
+        m = fr.Model(GGUF, system="no ranges here " * 4000)
+        reg.add("library/norange:latest", m)
+        sysd = m.layer_digests[1]
+        leave_partial(sysd, m.blobs[sysd][:20000])
+        reg.ignore_range = True  # 200 and every byte from the start
+        r = pull(reg, "library/norange", stream=False)
+        assert r.status == 200 and r.json() == {"status": "success"}, r
+        assert reg.ranges() == ["bytes=20000-"], reg.requests
+        assert ds.sha256_file(os.path.join(blobs_dir(), sysd.replace(":", "-"))) == sysd[7:]
+        assert partials() == [], blob_files()
+
+
+def test_a_206_from_the_wrong_offset_starts_the_blob_over():
+    # A registry (or a proxy) that answers a resume with bytes from elsewhere: the partial
+    # cannot be continued, so it is dropped and the blob fetched whole, in the same pull.
+    with fr.Registry() as reg:
+        m = fr.Model(GGUF, system="a range from elsewhere " * 3000)
+        reg.add("library/badrange:latest", m)
+        sysd = m.layer_digests[1]
+        leave_partial(sysd, m.blobs[sysd][:20000])
+        reg.range_lie[sysd] = 0  # "Content-Range: bytes 0-…" for the bytes from 20000
+        r = pull(reg, "library/badrange", stream=False)
+        assert r.status == 200 and r.json() == {"status": "success"}, r
+        asked = [rg for (_, p, rg) in reg.requests if sysd in p]
+        assert asked == ["bytes=20000-", None], reg.requests
+        assert ds.sha256_file(os.path.join(blobs_dir(), sysd.replace(":", "-"))) == sysd[7:]
+        assert partials() == [], blob_files()
+
+
 def test_two_concurrent_pulls_of_one_model_download_once():
     with fr.Registry() as reg:
         m = fr.Model(GGUF4, system="twice")
