@@ -363,6 +363,35 @@ def test_a_206_from_the_wrong_offset_starts_the_blob_over():
         assert partials() == [], blob_files()
 
 
+def test_a_transfer_cut_short_is_resumed_in_the_same_pull():
+    with fr.Registry() as reg:
+        m = fr.Model(GGUF, system="cut short " * 5000)
+        reg.add("library/cut:latest", m)
+        sysd = m.layer_digests[1]
+        reg.cut[sysd] = 12345  # the first answer hangs up after 12345 bytes
+        r = pull(reg, "library/cut", stream=False)
+        assert r.status == 200 and r.json() == {"status": "success"}, r
+        asked = [rg for (_, p, rg) in reg.requests if sysd in p]
+        assert asked == [None, "bytes=12345-"], reg.requests
+        assert ds.sha256_file(os.path.join(blobs_dir(), sysd.replace(":", "-"))) == sysd[7:]
+        assert partials() == [], blob_files()
+
+
+def test_redirects_to_schemes_other_than_http_are_refused():
+    with fr.Registry() as reg:
+        for url in ("file:///etc/passwd", "gopher://127.0.0.1:%d/x" % reg.port,
+                    "ftp://127.0.0.1:%d/x" % reg.port):
+            m = fr.Model(GGUF, system="redirected to " + url)
+            reg.add("library/elsewhere:latest", m)
+            sysd = m.layer_digests[1]
+            reg.redirect_to = {sysd: url}
+            r = pull(reg, "library/elsewhere", stream=False)
+            assert r.status == 502, (url, r)
+            assert 'Protocol "%s" not supported' % url.split(":")[0] in r.json()["error"], r
+            assert not has_blob(sysd) and partials() == [], blob_files()
+        assert not os.path.exists(manifest_path(reg, "elsewhere"))
+
+
 def test_two_concurrent_pulls_of_one_model_download_once():
     with fr.Registry() as reg:
         m = fr.Model(GGUF4, system="twice")
