@@ -496,8 +496,11 @@ static int dl_run(pull_ctx *c, const pull_blob *b, int fd, const char *part, con
     }
     if (!rc) rc = dl_finish(&d, final);
     /* Bad bytes can never become the blob; an empty partial is no use for a resume. A
-     * partial with good bytes (client gone, network down) stays for the next pull. */
-    if (rc && (d.bad_bytes || d.have == 0)) unlink(part);
+     * partial with good bytes (client gone, network down) stays for the next pull. Ask the
+     * file, not d.have: a pull cancelled before it re-read the partial has hashed nothing
+     * of a file full of good bytes. */
+    struct stat st;
+    if (rc && (d.bad_bytes || (fstat(fd, &st) == 0 && st.st_size == 0))) unlink(part);
     if (!rc) {
         dl_emit(&d, true);
         CORE_INFO("pull %s: stored %s (%llu bytes%s)", c->display, b->digest,

@@ -392,6 +392,36 @@ def test_redirects_to_schemes_other_than_http_are_refused():
         assert not os.path.exists(manifest_path(reg, "elsewhere"))
 
 
+def test_a_pull_stopped_before_it_rereads_a_partial_keeps_it():
+    # The partial's bytes are good whether or not this pull got to hash them. (Here the
+    # client goes as the first, tiny, layer starts; the pull usually stops right after
+    # storing it, as it opens the next layer's partial.)
+    with fr.Registry() as reg:
+        tiny = fr.Model(GGUF, params={"stop": ["tiny"]})
+        big = fr.Model(GGUF, system="a partial worth keeping " * 8000)
+        reg.add("library/tiny-first:latest", tiny)
+        reg.add("library/big-second:latest", big)
+        good = json.loads(big.manifest)
+        layers = [json.loads(tiny.manifest)["layers"][1], good["layers"][1]]
+        reg.raw_manifests["library/keep:latest"] = json.dumps(dict(good, layers=layers)).encode()
+        sysd = big.layer_digests[1]
+        leave_partial(sysd, big.blobs[sysd][:100000])
+        c, resp = open_stream(reg, "library/keep")
+        assert json.loads(resp.readline()) == {"status": "pulling manifest"}
+        assert json.loads(resp.readline())["digest"] == layers[0]["digest"]
+        c.sock.shutdown(socket.SHUT_RDWR)
+        c.close()
+        S.wait_for(lambda: "pull %s: cancelled" % reg.name("library/keep") in S.log(),
+                   timeout=20, what="the pull to stop")
+        part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % sysd[7:])
+        assert os.path.exists(part) and os.path.getsize(part) >= 100000, blob_files()
+        r = pull(reg, "library/keep", stream=False)
+        assert r.status == 200 and r.json() == {"status": "success"}, r
+        asked = [rg for (_, p, rg) in reg.requests if sysd in p]
+        assert asked and asked[-1] and int(asked[-1][6:-1]) >= 100000, reg.requests
+        assert partials() == [], blob_files()
+
+
 def test_two_concurrent_pulls_of_one_model_download_once():
     with fr.Registry() as reg:
         m = fr.Model(GGUF4, system="twice")
