@@ -265,15 +265,21 @@ static bool blob_present(const char *final, uint64_t size)
     return stat(final, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size;
 }
 
-/* Not enough room for what is missing fails before any download (spec: Ollama checks too). */
+/* Not enough room for what is missing fails before any download (spec: Ollama checks too).
+ * A partial's bytes are not missing: a pull stopped by a full disk must be able to resume
+ * once the rest fits. */
 static int space_check(pull_ctx *c, core_err *err)
 {
     uint64_t need = 0;
     for (size_t i = 0; i < c->n_blobs; i++) {
         char final[PATH_CAP], part[PATH_CAP];
+        uint64_t size = c->blobs[i].size;
         int rc = blob_paths(c, &c->blobs[i], final, part, err);
         if (rc) return rc;
-        if (!blob_present(final, c->blobs[i].size)) need += c->blobs[i].size;
+        if (blob_present(final, size)) continue;
+        struct stat st;
+        uint64_t have = stat(part, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+        need += have <= size ? size - have : size; /* a longer one is started over */
     }
     struct statvfs vs;
     if (need == 0 || statvfs(c->s->blobs, &vs) != 0) return CORE_OK;
@@ -282,8 +288,8 @@ static int space_check(pull_ctx *c, core_err *err)
     char a[32], b[32];
     core_size_format((size_t)need, a, sizeof a);
     core_size_format((size_t)avail, b, sizeof b);
-    return core_err_set(err, CORE_LIMIT, "not enough disk space to pull %s: it needs %s, %s "
-                        "is free in %s", c->display, a, b, c->s->blobs);
+    return core_err_set(err, CORE_LIMIT, "not enough disk space to pull %s: it needs %s more, "
+                        "%s is free in %s", c->display, a, b, c->s->blobs);
 }
 
 // ---- downloading one blob ----

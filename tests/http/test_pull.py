@@ -422,6 +422,39 @@ def test_a_pull_stopped_before_it_rereads_a_partial_keeps_it():
         assert partials() == [], blob_files()
 
 
+def test_the_disk_space_check_counts_the_bytes_a_partial_holds():
+    # A pull stopped by a full disk leaves a partial holding most of the blob; once a little
+    # room is made, the resume needs only the rest. The blob here is larger than the free
+    # space and its partial (sparse, so it takes no room) lacks just 1 MiB.
+    st = os.statvfs(blobs_dir())
+    free = st.f_bavail * st.f_frsize
+    size = free + (64 << 30)
+    assert size < (1 << 44), "the test needs a disk with less than 16 TiB free"
+    with fr.Registry() as reg:
+        small = fr.Model(GGUF, system="a small layer before the large one")
+        reg.add("library/small:latest", small)
+        huge = "sha256:" + hashlib.sha256(b"more than the disk holds").hexdigest()
+        good = json.loads(small.manifest)
+        layers = [good["layers"][1], {"mediaType": "application/vnd.ollama.image.model",
+                                       "digest": huge, "size": size}]
+        reg.raw_manifests["library/huge:latest"] = json.dumps(dict(good, layers=layers)).encode()
+        part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % huge[7:])
+        with open(part, "wb") as f:
+            f.truncate(size - (1 << 20))
+        try:
+            c, resp = open_stream(reg, "library/huge")  # 200: no 507 before the download
+            first = json.loads(resp.readline())
+            assert first == {"status": "pulling manifest"}, first
+            line = json.loads(resp.readline())
+            assert line.get("digest") == good["layers"][1]["digest"], line
+            c.sock.shutdown(socket.SHUT_RDWR)  # no need to hash the partial's 64 GiB and more
+            c.close()
+            S.wait_for(lambda: "pull %s: cancelled" % reg.name("library/huge") in S.log(),
+                       timeout=20, what="the pull to stop")
+        finally:
+            os.unlink(part)
+
+
 def test_two_concurrent_pulls_of_one_model_download_once():
     with fr.Registry() as reg:
         m = fr.Model(GGUF4, system="twice")
