@@ -429,7 +429,9 @@ static int dl_transfer(dl *d, bool *transient)
     return CORE_OK;
 }
 
-/* Hashes the bytes a partial already holds (a resumed download). */
+/* Hashes the bytes a partial already holds (a resumed download), reporting them as the
+ * blob's progress as it goes: tens of GB take a minute, and the first report is what lets
+ * the HTTP response start. */
 static int dl_hash_existing(dl *d)
 {
     struct stat st;
@@ -451,9 +453,10 @@ static int dl_hash_existing(dl *d)
         if (n <= 0) rc = core_err_set(d->err, CORE_IO, "%s: cannot read", d->part);
         else if (!EVP_DigestUpdate(d->md, buf, (size_t)n)) rc = CORE_INTERNAL;
         else off += (uint64_t)n;
+        d->have = off;
+        if (!rc) dl_emit(d, false);
     }
     free(buf);
-    d->have = off;
     return rc;
 }
 

@@ -455,6 +455,43 @@ def test_the_disk_space_check_counts_the_bytes_a_partial_holds():
             os.unlink(part)
 
 
+def test_rereading_a_large_partial_reports_progress_at_once():
+    # Resuming a big download first hashes what the partial holds (a minute for tens of GB);
+    # the pull shows that as the blob's progress instead of keeping the client waiting for
+    # its response. The partial here is sparse: 64 GiB that take no room.
+    with fr.Registry() as reg:
+        small = fr.Model(GGUF, system="behind a large partial")
+        reg.add("library/small2:latest", small)
+        large = "sha256:" + hashlib.sha256(b"a large partial download").hexdigest()
+        size = 64 << 30
+        good = json.loads(small.manifest)
+        layers = [{"mediaType": "application/vnd.ollama.image.model", "digest": large,
+                   "size": size}]
+        reg.raw_manifests["library/large:latest"] = json.dumps(dict(good, layers=layers)).encode()
+        part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % large[7:])
+        with open(part, "wb") as f:
+            f.truncate(size - (1 << 20))
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", S.port, timeout=10)
+            c.request("POST", "/api/pull", body=json.dumps({"model": reg.name("library/large"),
+                                                            "insecure": True}),
+                      headers={"Content-Type": "application/json"})
+            resp = c.getresponse()  # at once, not after 64 GiB were read
+            assert resp.status == 200, resp.status
+            assert json.loads(resp.readline()) == {"status": "pulling manifest"}
+            line = json.loads(resp.readline())
+            assert line["digest"] == large and line["total"] == size, line
+            assert 0 < line["completed"] < size - (1 << 20), line
+            c.sock.shutdown(socket.SHUT_RDWR)
+            c.close()
+            S.wait_for(lambda: "pull %s: cancelled" % reg.name("library/large") in S.log(),
+                       timeout=20, what="the pull to stop")
+            assert os.path.getsize(part) == size - (1 << 20)
+            assert reg.count(r"/blobs/" + large) == 0, reg.requests
+        finally:
+            os.unlink(part)
+
+
 def test_two_concurrent_pulls_of_one_model_download_once():
     with fr.Registry() as reg:
         m = fr.Model(GGUF4, system="twice")
