@@ -8,8 +8,8 @@ speaks what Ollama's registry speaks to a pull:
 It counts every request, remembers Range headers, and has knobs for the failure cases of the
 pull tests: wrong blob bytes, a garbage or oversized manifest, a slow blob, a blob that
 redirects to any URL, a registry that ignores Range (200 with the whole blob) or answers it
-with a wrong Content-Range, a blob cut short after N bytes. Every wait is bounded; stop()
-shuts it down.
+with a wrong Content-Range, a blob cut short after N bytes, any status and body for a
+manifest or a blob. Every wait is bounded; stop() shuts it down.
 """
 import hashlib
 import http.server
@@ -80,6 +80,7 @@ class Registry:
                                   #           are still the ones asked for)
         self.cut = {}             # digest -> the next answer drops after this many body bytes
                                   #           (once: the knob is used up)
+        self.fail = {}            # "ns/model:tag" or digest -> (status, body) answered instead
         self.requests = []        # (method, path, range header or None)
         self.lock = threading.Lock()
         reg = self
@@ -159,6 +160,8 @@ class Registry:
         m = re.match(r"^/v2/([^/]+)/([^/]+)/manifests/([^/]+)$", h.path)
         if m:
             ref = "%s/%s:%s" % m.groups()
+            if ref in self.fail:
+                return self._send(h, *self.fail[ref])
             if h.headers.get("Accept") != MT_MANIFEST:
                 return self._send(h, 400, b'{"errors":[{"code":"BAD_ACCEPT"}]}')
             if ref in self.raw_manifests:
@@ -167,6 +170,8 @@ class Registry:
                 return self._send(h, 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
             return self._send(h, 200, self.models[ref].manifest, MT_MANIFEST)
         m = re.match(r"^/v2/[^/]+/[^/]+/blobs/(sha256:[0-9a-f]{64})$", h.path)
+        if m and m.group(1) in self.fail:
+            return self._send(h, *self.fail[m.group(1)])
         if m and m.group(1) in self.redirect_to:
             return self._send(h, 307, b"", extra={"Location": self.redirect_to[m.group(1)]})
         if m and self.redirect:

@@ -219,6 +219,27 @@ def test_missing_manifest_is_404_as_ollama_words_it():
         assert not os.path.exists(manifest_path(reg, "holey")) and partials() == []
 
 
+def test_a_registry_error_that_is_not_utf8_still_reaches_the_client():
+    # The start of the registry's answer goes into the message; bytes that are not UTF-8
+    # (or a character cut at the end) must not cost the client the message.
+    with fr.Registry() as reg:
+        reg.fail["library/latin1:latest"] = (500, b"caf\xe9 \xff\xfe ferm\xe9")
+        for stream in (False, True):
+            r = pull(reg, "library/latin1", stream=stream)
+            assert r.status == 502, r
+            msg = r.json()["error"]
+            assert msg.startswith("pull model manifest: 500: caf? ?? ferm?"), msg
+        m = fr.Model(GGUF, system="an error from far away")
+        reg.add("library/farblob:latest", m)
+        reg.fail[m.layer_digests[1]] = (503, "\u20ac".encode() * 100)  # cut inside a character
+        r = pull(reg, "library/farblob")
+        assert r.status == 200, r
+        last = r.lines()[-1]
+        assert last["error"].startswith("pull blob %s: 503: ???" % m.layer_digests[1]), last
+        r = pull(reg, "library/farblob", stream=False)
+        assert r.status == 502 and r.json()["error"].startswith("pull blob "), r
+
+
 def test_unreachable_registry_is_a_clear_502_and_the_server_stays_up():
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
