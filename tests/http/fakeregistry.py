@@ -197,26 +197,19 @@ class Registry:
             claim = self.range_lie.get(digest, start)
             extra["Content-Range"] = "bytes %d-%d/%d" % (claim, len(data) - 1, len(data))
         body = data[start:]
-        with self.lock:
-            cut = self.cut.pop(digest, None)
-        if cut is not None:
-            # promise the whole rest, send only part of it, then hang up
-            h.send_response(status)
-            h.send_header("Content-Type", "application/octet-stream")
-            h.send_header("Content-Length", str(len(body)))
-            for k, v in extra.items():
-                h.send_header(k, v)
-            h.end_headers()
-            h.wfile.write(body[:cut])
-            h.wfile.flush()
-            h.close_connection = True
-            return
         h.send_response(status)
         h.send_header("Content-Type", "application/octet-stream")
         h.send_header("Content-Length", str(len(body)))
         for k, v in extra.items():
             h.send_header(k, v)
         h.end_headers()
+        with self.lock:
+            cut = self.cut.pop(digest, None)
+        if cut is not None:  # the whole rest promised, only part of it sent, then hang up
+            h.wfile.write(body[:cut])
+            h.wfile.flush()
+            h.close_connection = True
+            return
         delay = self.slow.get(digest, 0)
         for i in range(0, len(body), 16384):
             h.wfile.write(body[i:i + 16384])

@@ -304,8 +304,8 @@ def test_bad_requests_are_400():
 
 # ---- disconnects, resume, concurrency ----
 
-def open_stream(reg, ref):
-    c = http.client.HTTPConnection("127.0.0.1", S.port, timeout=60)
+def open_stream(reg, ref, timeout=60):
+    c = http.client.HTTPConnection("127.0.0.1", S.port, timeout=timeout)
     body = json.dumps({"model": reg.name(ref), "insecure": True})
     c.request("POST", "/api/pull", body=body, headers={"Content-Type": "application/json"})
     resp = c.getresponse()
@@ -346,6 +346,11 @@ def test_client_gone_mid_pull_stops_it_and_the_next_pull_resumes():
         assert partials() == []
 
 
+def assert_stored_whole(digest):
+    assert ds.sha256_file(os.path.join(blobs_dir(), digest.replace(":", "-"))) == digest[7:]
+    assert partials() == [], blob_files()
+
+
 def leave_partial(digest, data):
     """A partial download as an interrupted pull leaves it."""
     os.makedirs(blobs_dir(), exist_ok=True)
@@ -363,8 +368,7 @@ def test_a_registry_that_ignores_range_sends_the_whole_blob_again():
         r = pull(reg, "library/norange", stream=False)
         assert r.status == 200 and r.json() == {"status": "success"}, r
         assert reg.ranges() == ["bytes=20000-"], reg.requests
-        assert ds.sha256_file(os.path.join(blobs_dir(), sysd.replace(":", "-"))) == sysd[7:]
-        assert partials() == [], blob_files()
+        assert_stored_whole(sysd)
 
 
 def test_a_206_from_the_wrong_offset_starts_the_blob_over():
@@ -380,8 +384,7 @@ def test_a_206_from_the_wrong_offset_starts_the_blob_over():
         assert r.status == 200 and r.json() == {"status": "success"}, r
         asked = [rg for (_, p, rg) in reg.requests if sysd in p]
         assert asked == ["bytes=20000-", None], reg.requests
-        assert ds.sha256_file(os.path.join(blobs_dir(), sysd.replace(":", "-"))) == sysd[7:]
-        assert partials() == [], blob_files()
+        assert_stored_whole(sysd)
 
 
 def test_a_transfer_cut_short_is_resumed_in_the_same_pull():
@@ -394,8 +397,7 @@ def test_a_transfer_cut_short_is_resumed_in_the_same_pull():
         assert r.status == 200 and r.json() == {"status": "success"}, r
         asked = [rg for (_, p, rg) in reg.requests if sysd in p]
         assert asked == [None, "bytes=12345-"], reg.requests
-        assert ds.sha256_file(os.path.join(blobs_dir(), sysd.replace(":", "-"))) == sysd[7:]
-        assert partials() == [], blob_files()
+        assert_stored_whole(sysd)
 
 
 def test_redirects_to_schemes_other_than_http_are_refused():
@@ -430,10 +432,7 @@ def test_a_pull_stopped_before_it_rereads_a_partial_keeps_it():
         c, resp = open_stream(reg, "library/keep")
         assert json.loads(resp.readline()) == {"status": "pulling manifest"}
         assert json.loads(resp.readline())["digest"] == layers[0]["digest"]
-        c.sock.shutdown(socket.SHUT_RDWR)
-        c.close()
-        S.wait_for(lambda: "pull %s: cancelled" % reg.name("library/keep") in S.log(),
-                   timeout=20, what="the pull to stop")
+        hang_up(c, reg, "library/keep")
         part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % sysd[7:])
         assert os.path.exists(part) and os.path.getsize(part) >= 100000, blob_files()
         r = pull(reg, "library/keep", stream=False)
@@ -443,35 +442,49 @@ def test_a_pull_stopped_before_it_rereads_a_partial_keeps_it():
         assert partials() == [], blob_files()
 
 
+def sparse_partial_model(reg, ref, size, seed, first=None):
+    """A manifest for ref whose last layer is a blob of `size` bytes, with a partial that
+    lacks 1 MiB of it (sparse: it takes no room), after the layer `first` if given. Returns
+    the blob's digest and the partial's path."""
+    config = fr.Model(GGUF)
+    reg.add("library/config-of-%s" % ref, config)
+    digest = "sha256:" + hashlib.sha256(seed).hexdigest()
+    layers = ([first] if first else []) + [{"mediaType": "application/vnd.ollama.image.model",
+                                            "digest": digest, "size": size}]
+    manifest = dict(json.loads(config.manifest), layers=layers)
+    reg.raw_manifests["library/%s:latest" % ref] = json.dumps(manifest).encode()
+    part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % digest[7:])
+    with open(part, "wb") as f:
+        f.truncate(size - (1 << 20))
+    return digest, part
+
+
+def hang_up(c, reg, ref):
+    """Closes a pull's connection and waits for the server to stop that pull."""
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    S.wait_for(lambda: "pull %s: cancelled" % reg.name(ref) in S.log(), timeout=20,
+               what="the pull to stop")
+
+
 def test_the_disk_space_check_counts_the_bytes_a_partial_holds():
     # A pull stopped by a full disk leaves a partial holding most of the blob; once a little
     # room is made, the resume needs only the rest. The blob here is larger than the free
-    # space and its partial (sparse, so it takes no room) lacks just 1 MiB.
+    # space and its partial lacks just 1 MiB.
     st = os.statvfs(blobs_dir())
-    free = st.f_bavail * st.f_frsize
-    size = free + (64 << 30)
+    size = st.f_bavail * st.f_frsize + (64 << 30)
     assert size < (1 << 44), "the test needs a disk with less than 16 TiB free"
     with fr.Registry() as reg:
         small = fr.Model(GGUF, system="a small layer before the large one")
         reg.add("library/small:latest", small)
-        huge = "sha256:" + hashlib.sha256(b"more than the disk holds").hexdigest()
-        good = json.loads(small.manifest)
-        layers = [good["layers"][1], {"mediaType": "application/vnd.ollama.image.model",
-                                       "digest": huge, "size": size}]
-        reg.raw_manifests["library/huge:latest"] = json.dumps(dict(good, layers=layers)).encode()
-        part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % huge[7:])
-        with open(part, "wb") as f:
-            f.truncate(size - (1 << 20))
+        first = json.loads(small.manifest)["layers"][1]
+        _, part = sparse_partial_model(reg, "huge", size, b"more than the disk holds", first)
         try:
             c, resp = open_stream(reg, "library/huge")  # 200: no 507 before the download
-            first = json.loads(resp.readline())
-            assert first == {"status": "pulling manifest"}, first
+            assert json.loads(resp.readline()) == {"status": "pulling manifest"}
             line = json.loads(resp.readline())
-            assert line.get("digest") == good["layers"][1]["digest"], line
-            c.sock.shutdown(socket.SHUT_RDWR)  # no need to hash the partial's 64 GiB and more
-            c.close()
-            S.wait_for(lambda: "pull %s: cancelled" % reg.name("library/huge") in S.log(),
-                       timeout=20, what="the pull to stop")
+            assert line.get("digest") == first["digest"], line
+            hang_up(c, reg, "library/huge")  # no need to hash the partial's 64 GiB and more
         finally:
             os.unlink(part)
 
@@ -479,34 +492,17 @@ def test_the_disk_space_check_counts_the_bytes_a_partial_holds():
 def test_rereading_a_large_partial_reports_progress_at_once():
     # Resuming a big download first hashes what the partial holds (a minute for tens of GB);
     # the pull shows that as the blob's progress instead of keeping the client waiting for
-    # its response. The partial here is sparse: 64 GiB that take no room.
+    # its response.
     with fr.Registry() as reg:
-        small = fr.Model(GGUF, system="behind a large partial")
-        reg.add("library/small2:latest", small)
-        large = "sha256:" + hashlib.sha256(b"a large partial download").hexdigest()
         size = 64 << 30
-        good = json.loads(small.manifest)
-        layers = [{"mediaType": "application/vnd.ollama.image.model", "digest": large,
-                   "size": size}]
-        reg.raw_manifests["library/large:latest"] = json.dumps(dict(good, layers=layers)).encode()
-        part = os.path.join(blobs_dir(), "sha256-%s-dwell-partial" % large[7:])
-        with open(part, "wb") as f:
-            f.truncate(size - (1 << 20))
+        large, part = sparse_partial_model(reg, "large", size, b"a large partial download")
         try:
-            c = http.client.HTTPConnection("127.0.0.1", S.port, timeout=10)
-            c.request("POST", "/api/pull", body=json.dumps({"model": reg.name("library/large"),
-                                                            "insecure": True}),
-                      headers={"Content-Type": "application/json"})
-            resp = c.getresponse()  # at once, not after 64 GiB were read
-            assert resp.status == 200, resp.status
+            c, resp = open_stream(reg, "library/large", timeout=10)  # not after 64 GiB were read
             assert json.loads(resp.readline()) == {"status": "pulling manifest"}
             line = json.loads(resp.readline())
             assert line["digest"] == large and line["total"] == size, line
             assert 0 < line["completed"] < size - (1 << 20), line
-            c.sock.shutdown(socket.SHUT_RDWR)
-            c.close()
-            S.wait_for(lambda: "pull %s: cancelled" % reg.name("library/large") in S.log(),
-                       timeout=20, what="the pull to stop")
+            hang_up(c, reg, "library/large")
             assert os.path.getsize(part) == size - (1 << 20)
             assert reg.count(r"/blobs/" + large) == 0, reg.requests
         finally:
