@@ -118,6 +118,7 @@ static enum MHD_Result reply_verror(srv_req *r, unsigned status, const char *fmt
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    srv_utf8_fix(msg);
     json_t *j;
     if (r->oai) {
         j = json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", msg, "type",

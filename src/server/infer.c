@@ -343,7 +343,9 @@ json_t *srv_oai_obj(const srv_job *j, const char *text, const sched_event *done_
 
 static json_t *error_obj(const srv_job *j, const core_err *e)
 {
-    const char *msg = e->msg[0] ? e->msg : core_code_str(e->code);
+    char msg[sizeof e->msg];
+    snprintf(msg, sizeof msg, "%s", e->msg[0] ? e->msg : core_code_str(e->code));
+    srv_utf8_fix(msg); /* a stream must not end without its last line */
     if (j->kind == SRV_JOB_OAI_CHAT || j->kind == SRV_JOB_OAI_COMPLETION)
         return json_pack("{s:{s:s,s:s,s:n,s:n}}", "error", "message", msg, "type", "api_error",
                          "param", "code");

@@ -191,6 +191,11 @@ void srv_now_utc(char *buf, size_t cap);
 /* Appends o (reference stolen; NULL or out of memory appends nothing) as one compact NDJSON
  * line, or as an SSE `data:` event when sse. */
 void srv_json_line(core_buf *out, json_t *o, bool sse);
+/* Makes s (NUL-terminated, changed in place) valid UTF-8 for a JSON string: every byte that
+ * does not belong to a well-formed character becomes '?'. Error messages need it: they
+ * quote what the client sent (a URL path is any bytes) and may be cut inside a character
+ * by a fixed-size buffer, and jansson refuses such a string (the reply would be empty). */
+void srv_utf8_fix(char *s);
 
 // ---- request checks (reqcheck.c) ----
 

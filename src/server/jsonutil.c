@@ -122,3 +122,35 @@ void srv_json_line(core_buf *out, json_t *o, bool sse)
     core_buf_append_str(out, sse ? "\n\n" : "\n");
     free(s);
 }
+
+/* The length of the well-formed UTF-8 character at s (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF), or 0 when there is none. */
+static size_t utf8_char_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
+    else return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0; /* also stops at the NUL */
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+void srv_utf8_fix(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = utf8_char_len(p);
+        if (n) p += n;
+        else *p++ = '?';
+    }
+}

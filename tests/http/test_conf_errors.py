@@ -219,6 +219,24 @@ def test_invalid_model_name_400():
             assert "invalid model name" in r.json()["error"], (path, name, r)
 
 
+def test_error_quoting_non_utf8_is_still_json():
+    # An error that quotes what the client sent must stay a JSON body: the bytes of a URL
+    # path need not be UTF-8, and a long name is cut inside a character by the message
+    # buffers. jansson refuses such a string, and the reply used to go out empty.
+    r = S.get("/v1/models/%ff")
+    assert_oai_error(r, 400, "/v1/models/%ff")
+    for digest in ("%ff", "%e2%82%ac" * 40):
+        r = S.post("/api/blobs/" + digest, b"x")
+        assert_native_error(r, 400, "blob " + digest)
+    name = "\u20ac" * 400  # 1200 bytes: cut inside a character by every message buffer
+    for method, path, body in ENDPOINTS:
+        key = {"/api/copy": "destination"}.get(path, "model")
+        r = S.request(method, path, dict(body, **{key: name}))
+        check_error(r, 400, path, "a long non-ASCII name")
+        e = r.json()["error"]
+        assert "invalid" in (e["message"] if path.startswith("/v1/") else e), r
+
+
 def test_capability_errors_400():
     # spec I.73: thinking and tools are not supported: 400 with Ollama's wording
     r = S.post("/api/generate", {"model": "stories", "prompt": "hi", "think": True})
@@ -455,7 +473,8 @@ def main():
         ds.main([test_valid_bodies_accepted, test_empty_body_400, test_malformed_json_400,
                  test_non_object_json_400, test_wrong_field_types_400, test_wrong_types_v1_400,
                  test_unknown_fields_ignored, test_unknown_model_404_with_name_as_sent,
-                 test_missing_model, test_invalid_model_name_400, test_capability_errors_400,
+                 test_missing_model, test_invalid_model_name_400,
+                 test_error_quoting_non_utf8_is_still_json, test_capability_errors_400,
                  test_option_type_errors, test_unknown_routes_404_plain_text,
                  test_wrong_methods_405, test_host_header_check,
                  test_oversized_body_413_without_reading, test_oversized_chunked_body_413,
