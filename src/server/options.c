@@ -116,6 +116,15 @@ int srv_options_check(json_t *opts, bool is_params, core_err *err)
     return CORE_OK;
 }
 
+/* x as an int32 option, saturated: a JSON number may be far outside int32 (converting it
+ * unchecked is undefined behaviour). INT32_MAX means "no limit" for every count option. */
+static int32_t opt_i32(double x)
+{
+    if (x >= (double)INT32_MAX) return INT32_MAX;
+    if (x <= (double)INT32_MIN) return INT32_MIN;
+    return (int32_t)x;
+}
+
 /* Applies one already checked layer to p; stops go to st. */
 static int apply_layer(json_t *opts, sched_params *p, srv_stops *st, core_err *err)
 {
@@ -126,26 +135,27 @@ static int apply_layer(json_t *opts, sched_params *p, srv_stops *st, core_err *e
         if (json_is_null(v)) continue;
         double x = json_is_number(v) ? json_number_value(v) : 0;
         if (!strcmp(key, "temperature")) sp->temperature = (float)x;
-        else if (!strcmp(key, "top_k")) sp->top_k = (int32_t)x;
+        else if (!strcmp(key, "top_k")) sp->top_k = opt_i32(x);
         else if (!strcmp(key, "top_p")) sp->top_p = (float)x;
         else if (!strcmp(key, "min_p")) sp->min_p = (float)x;
         else if (!strcmp(key, "repeat_penalty")) sp->repeat_penalty = (float)x;
-        else if (!strcmp(key, "repeat_last_n")) sp->repeat_last_n = (int32_t)x;
+        else if (!strcmp(key, "repeat_last_n")) sp->repeat_last_n = opt_i32(x);
         else if (!strcmp(key, "presence_penalty")) sp->presence_penalty = (float)x;
         else if (!strcmp(key, "frequency_penalty")) sp->frequency_penalty = (float)x;
         else if (!strcmp(key, "seed")) {
             /* Ollama: a negative seed means "random". */
             sp->has_seed = x >= 0;
-            sp->seed = x >= 0 ? (uint64_t)x : 0;
-        } else if (!strcmp(key, "num_predict")) p->num_predict = (int32_t)x;
-        else if (!strcmp(key, "num_keep")) p->num_keep = (int32_t)x;
+            sp->seed = x >= 0x1p64 ? UINT64_MAX : x >= 0 ? (uint64_t)x : 0;
+        } else if (!strcmp(key, "num_predict")) p->num_predict = opt_i32(x);
+        else if (!strcmp(key, "num_keep")) p->num_keep = opt_i32(x);
         else if (!strcmp(key, "num_ctx")) {
             if (x < 0 || x > 1e9)
                 return core_err_set(err, CORE_INVALID, "option \"num_ctx\" out of range");
             p->num_ctx = (int64_t)x;
         } else if (!strcmp(key, "num_batch")) {
-            if (x < 0 || x > 1e6)
-                return core_err_set(err, CORE_INVALID, "option \"num_batch\" out of range");
+            if (x < 0 || x > 65536) /* the engine's limit (eng_ctx_new) */
+                return core_err_set(err, CORE_INVALID, "option \"num_batch\" out of range "
+                                    "(0 to 65536)");
             p->num_batch = (int32_t)x;
         } else if (!strcmp(key, "num_thread")) {
             if (x < 0 || x > 1024)
@@ -188,7 +198,8 @@ int srv_options_apply(json_t *model_params, json_t *req_opts, sched_params *p, s
         } else if (json_is_number(ka)) {
             p->model.has_keep_alive = true;
             double m = json_number_value(ka);
-            p->model.keep_alive_ns = m < 0 ? SRV_FOREVER : (int64_t)(m * 60e9);
+            p->model.keep_alive_ns = m < 0 || m * 60e9 >= 9.2e18 ? SRV_FOREVER
+                                                                 : (int64_t)(m * 60e9);
         }
     }
     if (req_opts) {
