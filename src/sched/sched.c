@@ -87,6 +87,13 @@ static bool entry_pinned(const sched_entry *e)
     return e->ka_ns == SCHED_FOREVER;
 }
 
+/* t + d (both >= 0) for a deadline, saturated at SCHED_FOREVER: a keep-alive of centuries
+ * (a request may send "2562047h") must not wrap around into the past. */
+static int64_t deadline_after(int64_t t, int64_t d)
+{
+    return d > SCHED_FOREVER - t ? SCHED_FOREVER : t + d;
+}
+
 static void fmt_size(size_t b, char *buf, size_t cap)
 {
     core_size_format(b, buf, cap);
@@ -225,7 +232,7 @@ static void release_locked(sched *s, sched_entry *e, sched_req *r)
         e->idle_wall = now;
         if (e->ka_ns != SCHED_FOREVER && e->ka_ns > 0) {
             e->timer_armed = true;
-            e->expires_mono = core_mono_ns() + e->ka_ns;
+            e->expires_mono = deadline_after(core_mono_ns(), e->ka_ns);
         }
     }
     pthread_cond_signal(&s->cv);
@@ -387,7 +394,8 @@ static void start_load(sched *s, sched_req *r, sched_pathrec *rec, const sched_l
     }
     e->load_start_mono = core_mono_ns();
     int64_t lt = s->cfg.load_timeout_ns;
-    e->load_deadline = lt > 0 && lt != SCHED_FOREVER ? e->load_start_mono + lt : 0;
+    e->load_deadline =
+        lt > 0 && lt != SCHED_FOREVER ? deadline_after(e->load_start_mono, lt) : 0;
     atomic_init(&e->load_cancel, false);
     e->wait_head = e->wait_tail = r;
     r->next = NULL;
@@ -474,7 +482,7 @@ static void handle_load_done(sched *s, sched_entry *e)
         e->idle_wall = core_wall_ns();
         if (e->ka_ns > 0 && e->ka_ns != SCHED_FOREVER) {
             e->timer_armed = true;
-            e->expires_mono = core_mono_ns() + e->ka_ns;
+            e->expires_mono = deadline_after(core_mono_ns(), e->ka_ns);
         }
     }
 }
@@ -1045,8 +1053,9 @@ static void info_fill(sched *s, sched_entry *e, sched_model_info *m, int64_t now
     if (m->pinned) m->expires_at = SCHED_FOREVER;
     else if (e->ka_ns == 0 || e->want_unload || e->state == SCHED_STATE_UNLOADING)
         m->expires_at = now_wall;
-    else if (e->refs == 0 && e->timer_armed) m->expires_at = e->idle_wall + e->ka_ns;
-    else m->expires_at = now_wall + e->ka_ns;
+    else if (e->refs == 0 && e->timer_armed)
+        m->expires_at = deadline_after(e->idle_wall, e->ka_ns);
+    else m->expires_at = deadline_after(now_wall, e->ka_ns);
     m->last_used = e->last_used_wall;
     m->loaded_at = e->loaded_wall;
     m->num_ctx = e->opts.num_ctx;

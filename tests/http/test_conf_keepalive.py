@@ -439,6 +439,20 @@ def test_forever_is_about_292_years_ahead():
     load_with("1h")
 
 
+def test_centuries_keep_alive_does_not_wrap():
+    # a keep-alive just under the int64 limit of nanoseconds ("9223372036s", ~292 years)
+    # once wrapped the expiry deadline (now + keep-alive) into the past: the model was
+    # unloaded at once and /api/ps showed a time before 1970. It must stay loaded, with an
+    # expires_at centuries ahead.
+    load_with("9223372036s")
+    time.sleep(0.5)
+    e = entry(S, M)
+    assert e is not None, S.ps()
+    years = (cu.parse_time(e["expires_at"]) - time.time()) / (365.2425 * 86400)
+    assert 200 < years < 293, (years, e["expires_at"])
+    load_with("1h")
+
+
 def test_sigterm_unloads_everything_and_nothing_persists():
     # spec D.39: SIGTERM unloads every model whatever its keep-alive; after a restart
     # nothing is loaded until a request arrives
@@ -491,7 +505,7 @@ def main():
                 test_embed_empty_input_loads, test_delete_unloads,
                 test_expires_at_set_at_idle_transition,
                 test_expires_at_of_first_request_moves_with_now,
-                test_forever_is_about_292_years_ahead,
+                test_forever_is_about_292_years_ahead, test_centuries_keep_alive_does_not_wrap,
                 test_sigterm_unloads_everything_and_nothing_persists])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
