@@ -215,6 +215,15 @@ static int create_parse(json_t *j, create_args *a, core_err *err)
     if (!q->model || !*q->model) return core_err_set(err, CORE_INVALID, "model is required");
     if (!store_name_valid(q->model))
         return core_err_set(err, CORE_INVALID, "invalid model name \"%s\"", q->model);
+    if (q->template_text && *q->template_text) {
+        /* As Ollama: a template that does not parse is refused now, not at every request. */
+        eng_tmpl *t = NULL;
+        if (eng_tmpl_parse(&t, q->template_text, strlen(q->template_text), err)) {
+            core_err e = *err;
+            return core_err_set(err, CORE_INVALID, "template error: %s", e.msg);
+        }
+        eng_tmpl_free(t);
+    }
     if (quantize && *quantize)
         return core_err_set(err, CORE_UNSUPPORTED, "quantize is not supported by dwell: "
                             "quantize the GGUF before importing it (requested \"%s\")",

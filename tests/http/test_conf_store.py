@@ -432,7 +432,14 @@ def test_create_errors():
     notgguf = S.upload(__file__)
     r = S.post("/api/create", {"model": "e7", "files": {"x.gguf": notgguf}, "stream": False})
     assert r.status == 400 and "error" in r.json(), r
-    for n in ("e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8"):
+    # a template that does not parse is refused at create (as Ollama), not stored to fail
+    # every later request; streamed too, since it is found before the first status line
+    for stream in (False, True):
+        r = S.post("/api/create", {"model": "e9", "from": "base", "template": "{{ .Prompt",
+                                   "stream": stream})
+        assert r.status == 400, r
+        assert r.json()["error"].startswith("template error: "), r
+    for n in ("e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9"):
         assert n + ":latest" not in names(), names()
 
 
