@@ -28,13 +28,13 @@ static int file_digest(const char *path, char out[72], core_err *err)
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
         EVP_DigestUpdate(ctx, buf, n);
-    int bad = ferror(f);
+    int bad = ferror(f) ? errno : 0;
     fclose(f);
     unsigned char md[32];
     unsigned int md_len = 0;
     EVP_DigestFinal_ex(ctx, md, &md_len);
     EVP_MD_CTX_free(ctx);
-    if (bad) return core_err_set(err, CORE_IO, "read %s: input/output error", path);
+    if (bad) return core_err_set(err, CORE_IO, "read %s: %s", path, strerror(bad));
     strcpy(out, "sha256:");
     for (int i = 0; i < 32; i++)
         snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
@@ -126,6 +126,7 @@ int cli_cmd_create(int argc, char **argv)
     char *text = NULL;
     size_t len;
     if (core_file_read(path, &text, &len, &err)) {
+        if (err.code != CORE_NOTFOUND) return cli_err_print(&err); /* a folder, unreadable */
         core_err_set(&err, CORE_IO,
                      "open %s: no such file or directory (write a Modelfile "
                      "with a FROM line, or name one with -f)",

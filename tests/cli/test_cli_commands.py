@@ -89,6 +89,11 @@ def test_create_bad_modelfile_names_the_line():
     assert "Modelfile" in fails(s, "create", "bad", "-f", "/nonexistent/Modelfile")
     mf = write_modelfile("PARAMETER temperature 0\n")
     assert "no FROM" in fails(s, "create", "bad", "-f", mf)
+    # a folder where a file belongs is named as such, not "no such file" or "I/O error"
+    folder = os.path.dirname(mf)
+    assert "Is a directory" in fails(s, "create", "bad", "-f", folder)
+    rc, _, err = dwell(s, "create", "bad", "-f", write_modelfile("FROM %s\n" % folder))
+    assert rc == 1 and "Is a directory" in err, (rc, err)
 
 
 def test_list_table_and_prefix():
