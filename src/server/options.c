@@ -77,6 +77,9 @@ static int check_one(const opt_def *d, const char *key, json_t *v, bool is_param
             if (!json_is_string(json_array_get(v, i)))
                 return core_err_set(err, tcode, "option \"stop\" must be of type array "
                                     "of strings");
+        if (json_array_size(v) > SRV_MAX_STOPS) /* refused rather than cut short */
+            return core_err_set(err, CORE_INVALID, "option \"stop\": %zu stop strings, at "
+                                "most %d are supported", json_array_size(v), SRV_MAX_STOPS);
         break;
     case OPT_DURATION:
         if (!is_params)

@@ -64,6 +64,27 @@ def test_model_keep_alive_parameter_of_centuries():
     assert r.status == 200, r
 
 
+def test_too_many_stop_strings_refused():
+    # Stop strings past the 16th were silently dropped: a 17th that matched did not stop
+    # the generation. More than 16 is refused (400, on every layer that takes them); up to
+    # 16 every one is honoured.
+    stops = ["zz%d" % i for i in range(15)] + ["time"]
+    greedy = {"temperature": 0, "num_predict": 8}
+    r = S.generate("m", "Once", options=dict(greedy, stop=stops))
+    assert r.status == 200, r
+    o = r.json()
+    assert o["done_reason"] == "stop" and "time" not in o["response"], o
+    r = S.generate("m", "Once", options=dict(greedy, stop=["zz"] + stops))
+    assert_native_error(r, 400, "17 stop strings")
+    assert "stop" in r.json()["error"], r
+    r = S.post("/v1/completions", {"model": "m", "prompt": "Once", "max_tokens": 8,
+                                   "stop": ["zz"] + stops})
+    assert r.status == 400 and "stop" in r.json()["error"]["message"], r
+    r = S.post("/api/create", {"model": "manystops", "from": "m", "stream": False,
+                               "parameters": {"stop": ["zz"] + stops}})
+    assert_native_error(r, 400, "create with 17 stop strings")
+
+
 def test_still_serving():
     assert S.alive()
     r = S.generate("m", "Once", options={"temperature": 0, "num_predict": 2})
@@ -76,7 +97,8 @@ def main():
         S = s
         s.create("m", ds.STORIES)
         ds.main([test_huge_integer_options_saturate, test_num_batch_beyond_engine_limit_400,
-                 test_model_keep_alive_parameter_of_centuries, test_still_serving])
+                 test_model_keep_alive_parameter_of_centuries, test_too_many_stop_strings_refused,
+                 test_still_serving])
 
 
 if __name__ == "__main__":
