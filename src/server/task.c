@@ -38,22 +38,6 @@ struct srv_task {
     bool started;            /* thread is running or ran: join it */
 };
 
-/* The error goes out as a JSON string, which must be UTF-8; a message may carry bytes that
- * are not (the start of a registry's error page, a file name) or end inside a character
- * cut by core_err's fixed size. Then every byte outside ASCII becomes '?': the client
- * still gets the message instead of an empty reply or a stream with no last line. */
-static void err_make_utf8(core_err *err)
-{
-    json_t *probe = json_string(err->msg); /* NULL when not valid UTF-8 */
-    if (probe) {
-        json_decref(probe);
-        return;
-    }
-    for (char *c = err->msg; *c; c++) {
-        if ((unsigned char)*c >= 0x80) *c = '?';
-    }
-}
-
 static void *task_main(void *p)
 {
     srv_task *t = p;
@@ -61,7 +45,10 @@ static void *task_main(void *p)
     core_err_clear(&err);
     int rc = t->fn(t, t->arg, &err);
     if (rc && !err.msg[0]) core_err_set(&err, rc, "%s", core_code_str(rc));
-    if (rc) err_make_utf8(&err);
+    /* It goes out as a JSON string: a message that quotes foreign bytes (a registry's error
+     * page) or was cut inside a character by core_err's size would leave the client with
+     * an empty reply, or a stream without its last line. */
+    if (rc) srv_utf8_fix(err.msg);
     pthread_mutex_lock(&t->mu);
     t->rc = rc;
     t->err = err;
