@@ -85,6 +85,21 @@ def test_too_many_stop_strings_refused():
     assert_native_error(r, 400, "create with 17 stop strings")
 
 
+def test_log_lines_cannot_be_forged():
+    # A model name is logged as the client sent it; a newline in it used to start a new
+    # log line that looked like the server's own. Control characters are escaped.
+    forged = "x\ntime=2000-01-01T00:00:00.000Z level=ERROR msg=forged\r\x1b[2J"
+    r = S.post("/api/generate", {"model": forged, "prompt": "hi"})
+    assert_native_error(r, 400, "a name with a newline")
+    r = S.post("/api/create", {"model": "forge", "from": forged, "stream": False})
+    assert r.status in (400, 404), r
+    S.wait_for(lambda: "msg=forged" in S.log(), timeout=5, what="the name in the log")
+    for line in S.log().splitlines():
+        assert not line.startswith("time=2000"), line
+        assert "\r" not in line and "\x1b" not in line, repr(line)
+    assert "\\ntime=2000-01-01" in S.log() and "\\x1b[2J" in S.log(), S.log()[-2000:]
+
+
 def test_still_serving():
     assert S.alive()
     r = S.generate("m", "Once", options={"temperature": 0, "num_predict": 2})
@@ -98,7 +113,7 @@ def main():
         s.create("m", ds.STORIES)
         ds.main([test_huge_integer_options_saturate, test_num_batch_beyond_engine_limit_400,
                  test_model_keep_alive_parameter_of_centuries, test_too_many_stop_strings_refused,
-                 test_still_serving])
+                 test_log_lines_cannot_be_forged, test_still_serving])
 
 
 if __name__ == "__main__":
