@@ -19,22 +19,38 @@ typedef struct writer {
     bool wrap;
     int width;
     int col;       /* display column of the cursor */
+    int spaces;    /* spaces received after the last word, printed only before the next one */
+    bool keep_indent; /* the line began at a newline of the answer: keep its leading spaces */
     core_buf word; /* the word being received, not printed yet */
     core_buf all;  /* the whole answer */
     bool started;  /* the first piece arrived (the spinner is gone) */
     json_t *final; /* the done:true object */
 } writer;
 
+static void line_break(writer *w, bool from_text)
+{
+    fputc('\n', stdout);
+    w->col = 0;
+    w->spaces = 0;
+    w->keep_indent = from_text;
+}
+
+/* Prints the word received so far, on the next line if it does not fit on this one (the
+ * spaces before it are then dropped, so that no line ends in a space). */
 static void word_flush(writer *w)
 {
     if (!w->word.len) return;
     int ww = (int)cli_utf8_width(w->word.data);
-    if (w->col > 0 && w->col + ww > w->width) {
-        fputc('\n', stdout);
-        w->col = 0;
+    int sp = w->col > 0 || w->keep_indent ? w->spaces : 0;
+    if (w->col + sp > 0 && w->col + sp + ww > w->width) {
+        line_break(w, false);
+        sp = 0;
     }
+    for (int i = 0; i < sp; i++) fputc(' ', stdout);
     fwrite(w->word.data, 1, w->word.len, stdout);
-    w->col += ww;
+    w->col += sp + ww;
+    w->spaces = 0;
+    w->keep_indent = false;
     core_buf_reset(&w->word);
 }
 
@@ -49,17 +65,10 @@ static void writer_put(writer *w, const char *s)
     for (; *s; s++) {
         if (*s == '\n') {
             word_flush(w);
-            fputc('\n', stdout);
-            w->col = 0;
+            line_break(w, true);
         } else if (*s == ' ') {
             word_flush(w);
-            if (w->col + 1 > w->width) {
-                fputc('\n', stdout);
-                w->col = 0;
-            } else if (w->col > 0) {
-                fputc(' ', stdout);
-                w->col++;
-            }
+            if (w->spaces < w->width) w->spaces++;
         } else {
             core_buf_append(&w->word, s, 1);
             if ((int)w->word.len >= w->width) word_flush(w);

@@ -191,7 +191,9 @@ def test_word_wrap_on_a_terminal_and_nowordwrap():
         lines = ANSI.sub("", p.raw).replace("\r", "").split("\n")
         text = [l for l in lines if l.strip() and not re.search("[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]", l)]
         assert len(text) >= 3, lines
-        assert all(len(l.rstrip()) <= 40 for l in text), [l for l in text if len(l) > 40]
+        assert all(len(l) <= 40 for l in text), [l for l in text if len(l) > 40]
+        # a wrapped line never ends in the space that separated it from the next word
+        assert not [l for l in text if l.endswith(" ")], [l for l in text if l.endswith(" ")]
     with Pty(s, "run", "long", "Once upon a time", "--nowordwrap", env=TERM, cols=40) as p:
         assert p.wait(60) == 0
         lines = ANSI.sub("", p.raw).replace("\r", "").split("\n")
