@@ -311,7 +311,12 @@ static int be_begin(sched_inst *in, sched_slot *sl, core_err *err)
     es->cache.n = keep;
     es->keep = keep;
     es->pos = keep;
-    int rc = eng_sampler_new(&es->smp, &r->sampler, in->hp.n_vocab, err);
+    /* A penalty window never needs to be longer than the context (llama.cpp: -1 = n_ctx);
+     * the cap also keeps a huge repeat_last_n from reserving gigabytes. */
+    eng_sampler_params sp = r->sampler;
+    if (sp.repeat_last_n == -1 || sp.repeat_last_n > in->n_ctx)
+        sp.repeat_last_n = (int32_t)in->n_ctx;
+    int rc = eng_sampler_new(&es->smp, &sp, in->hp.n_vocab, err);
     if (rc) return rc;
     for (size_t i = 0; i < r->toks.n; i++) eng_sampler_accept(es->smp, r->toks.ids[i]);
     if (r->n_stops) {

@@ -68,11 +68,12 @@ DEFAULT_ENV = {}
 class Server:
     """A running `dwell serve`. env: extra environment variables."""
 
-    def __init__(self, env=None, models_dir=None, start=True):
+    def __init__(self, env=None, models_dir=None, start=True, limit_as=None):
         need_env()
         self.tmp = tempfile.mkdtemp(prefix="dwell-http-")
         self.models_dir = models_dir or os.path.join(self.tmp, "models")
         self.extra_env = dict(env or {})
+        self.limit_as = limit_as  # bytes of address space (RLIMIT_AS) for the server, or None
         self.proc = None
         self.port = None
         self.log_lines = []
@@ -93,7 +94,12 @@ class Server:
         env.update(DEFAULT_ENV)
         env.update(self.extra_env)
         self.log_lines = []
+        def limit():
+            if self.limit_as:
+                import resource
+                resource.setrlimit(resource.RLIMIT_AS, (self.limit_as, self.limit_as))
         self.proc = subprocess.Popen([BIN, "serve"], env=env, stdout=subprocess.PIPE,
+                                     preexec_fn=limit if self.limit_as else None,
                                      stderr=subprocess.STDOUT)
         _live.append(self)
         port_box = []

@@ -41,6 +41,20 @@ def test_huge_integer_options_saturate():
                 assert o["done_reason"] == "length", (v, o)
 
 
+def test_repeat_window_is_capped_by_the_context():
+    # repeat_last_n 2^31-1 (or 2^40, saturated) used to make the sampler reserve a window of
+    # 2^31 tokens (8 GiB) for every request; the window is now at most the context, as -1
+    # is. Under a 3 GiB address-space limit the old reservation fails the request.
+    if os.environ.get("DWELL_SANITIZE") == "1":
+        return  # sanitizer builds reserve terabytes of address space: no limit can apply
+    with ds.Server(limit_as=3 << 30) as s:
+        s.create("m", ds.STORIES)
+        for v in (2 ** 31 - 1, 2 ** 40, -1):
+            r = s.generate("m", "Once", options={"temperature": 0, "num_predict": 4,
+                                                  "repeat_last_n": v, "repeat_penalty": 1.5})
+            assert r.status == 200 and r.json()["eval_count"] == 4, (v, r)
+
+
 def test_num_batch_beyond_engine_limit_400():
     # num_batch above the engine's 65536 used to pass the option check and fail the load's
     # memory estimate: a 500 claiming the model needs 16 EiB. It is a bad option: 400.
@@ -111,7 +125,8 @@ def main():
     with ds.Server() as s:
         S = s
         s.create("m", ds.STORIES)
-        ds.main([test_huge_integer_options_saturate, test_num_batch_beyond_engine_limit_400,
+        ds.main([test_huge_integer_options_saturate, test_repeat_window_is_capped_by_the_context,
+                 test_num_batch_beyond_engine_limit_400,
                  test_model_keep_alive_parameter_of_centuries, test_too_many_stop_strings_refused,
                  test_log_lines_cannot_be_forged, test_still_serving])
 
