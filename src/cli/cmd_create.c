@@ -125,7 +125,7 @@ int cli_cmd_create(int argc, char **argv)
     const char *path = flags[0].set ? flags[0].value : "Modelfile";
     char *text = NULL;
     size_t len;
-    if (core_file_read(path, &text, &len, &err)) {
+    if (core_file_read(path, CLI_MODELFILE_MAX, &text, &len, &err)) {
         if (err.code != CORE_NOTFOUND) return cli_err_print(&err); /* a folder, unreadable */
         core_err_set(&err, CORE_IO,
                      "open %s: no such file or directory (write a Modelfile "

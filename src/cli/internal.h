@@ -162,6 +162,8 @@ typedef struct cli_modelfile {
 
 /* Parses text (the Modelfile at `path`, for relative FROM/ADAPTER paths and messages).
  * CORE_INVALID with the line number on a bad instruction. */
+/* The longest Modelfile `dwell create` reads (its TEMPLATE, SYSTEM and LICENSE included). */
+#define CLI_MODELFILE_MAX ((size_t)16 << 20)
 int cli_modelfile_parse(const char *text, const char *path, cli_modelfile *mf, core_err *err);
 void cli_modelfile_deinit(cli_modelfile *mf);
 /* Sets parameter `name` (an option name or keep_alive) in the object params from the text a

@@ -113,8 +113,9 @@ void core_time_format(int64_t wall_ns, bool local, char *buf, size_t cap);
 
 // ---- files ----
 
-/* Reads a whole file into a NUL-terminated heap buffer (caller frees). */
-int core_file_read(const char *path, char **out, size_t *len, core_err *err);
+/* Reads a whole file into a NUL-terminated heap buffer (caller frees); a file longer than
+ * max bytes (or a device that never ends) is CORE_LIMIT, read no further than max + 1. */
+int core_file_read(const char *path, size_t max, char **out, size_t *len, core_err *err);
 /* Writes data to path atomically: a temporary file beside it, fsync, rename, fsync of the
  * directory. A crash never leaves a half-written file at path. */
 int core_file_write_atomic(const char *path, const void *data, size_t len, core_err *err);

@@ -10,7 +10,7 @@
 
 #include "core/core.h"
 
-int core_file_read(const char *path, char **out, size_t *len, core_err *err)
+int core_file_read(const char *path, size_t max, char **out, size_t *len, core_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -35,6 +35,11 @@ int core_file_read(const char *path, char **out, size_t *len, core_err *err)
         }
         if (n == 0) break;
         b.len += (size_t)n;
+        if (b.len > max) {
+            close(fd);
+            core_buf_deinit(&b);
+            return core_err_set(err, CORE_LIMIT, "%s: more than %zu bytes", path, max);
+        }
     }
     close(fd);
     b.data[b.len] = '\0';

@@ -284,5 +284,5 @@ int store_blob_read(store *s, const char *digest, size_t max, char **out, size_t
         return core_err_set(err, CORE_LIMIT, "blob %s is %lld bytes, more than %zu", digest,
                             (long long)st.st_size, max);
     }
-    return core_file_read(path, out, len, err);
+    return core_file_read(path, max, out, len, err);
 }

@@ -218,7 +218,7 @@ int store_manifest_load(const char *path, const char *what, store_manifest *m, c
     }
     char *raw;
     size_t len;
-    int rc = core_file_read(path, &raw, &len, err);
+    int rc = core_file_read(path, STORE_JSON_MAX, &raw, &len, err);
     if (rc) return rc;
     rc = store_manifest_parse(raw, len, what, m, err);
     if (rc || !raw_out) {
@@ -479,7 +479,7 @@ int store_copy(store *s, const char *src, const char *dst, core_err *err)
     if (rc) goto out;
     char *raw;
     size_t len;
-    rc = core_file_read(from, &raw, &len, err);
+    rc = core_file_read(from, STORE_JSON_MAX, &raw, &len, err);
     if (rc) goto out;
     char dir[PATH_CAP];
     snprintf(dir, sizeof dir, "%s", to);

@@ -94,6 +94,8 @@ def test_create_bad_modelfile_names_the_line():
     assert "Is a directory" in fails(s, "create", "bad", "-f", folder)
     rc, _, err = dwell(s, "create", "bad", "-f", write_modelfile("FROM %s\n" % folder))
     assert rc == 1 and "Is a directory" in err, (rc, err)
+    # a Modelfile that never ends (a device) is refused after 16 MiB, not read until OOM
+    assert "more than 16777216 bytes" in fails(s, "create", "bad", "-f", "/dev/zero")
 
 
 def test_list_table_and_prefix():

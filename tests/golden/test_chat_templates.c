@@ -28,7 +28,7 @@ static char *read_rel(const char *rel, size_t *len)
     char *data = NULL;
     size_t n = 0;
     core_err err;
-    if (core_file_read(path, &data, &n, &err)) return NULL;
+    if (core_file_read(path, SIZE_MAX, &data, &n, &err)) return NULL;
     if (len) *len = n;
     return data;
 }

@@ -366,7 +366,7 @@ TEST(gguf_rejects_every_truncation)
     CHECK(write_sample(path, f32data, q8data, &e) == CORE_OK);
     char *data;
     size_t len;
-    if (core_file_read(path, &data, &len, &e)) return;
+    if (core_file_read(path, SIZE_MAX, &data, &len, &e)) return;
     gguf_file *f;
     CHECK(gguf_open_mem(&f, data, len, &e) == CORE_OK);
     const gguf_tensor *last = gguf_tensor_at(f, 2);

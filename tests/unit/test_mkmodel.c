@@ -271,9 +271,9 @@ TEST(mkmodel_is_deterministic_in_the_seed)
     CHECK(eng_mkmodel(tmp_path("s2.gguf"), &p, &e) == CORE_OK);
     char *a = NULL, *b = NULL, *c = NULL;
     size_t la = 0, lb = 0, lc = 0;
-    core_file_read(tmp_path("s1a.gguf"), &a, &la, NULL);
-    core_file_read(tmp_path("s1b.gguf"), &b, &lb, NULL);
-    core_file_read(tmp_path("s2.gguf"), &c, &lc, NULL);
+    core_file_read(tmp_path("s1a.gguf"), SIZE_MAX, &a, &la, NULL);
+    core_file_read(tmp_path("s1b.gguf"), SIZE_MAX, &b, &lb, NULL);
+    core_file_read(tmp_path("s2.gguf"), SIZE_MAX, &c, &lc, NULL);
     CHECK(a && b && c && la > 100000);
     CHECK(la == lb && a && b && memcmp(a, b, la) == 0);
     CHECK(la == lc && a && c && memcmp(a, c, la) != 0);

@@ -163,7 +163,7 @@ TEST(store_blob_import_hashes_the_file)
     CHECK(store_blob_exists(s, d1));
     char *data;
     size_t len;
-    CHECK_EQ_INT(core_file_read(test_shared_path(GGUF_REL), &data, &len, NULL), CORE_OK);
+    CHECK_EQ_INT(core_file_read(test_shared_path(GGUF_REL), SIZE_MAX, &data, &len, NULL), CORE_OK);
     store_digest_of(data, len, d2);
     free(data);
     CHECK_EQ_STR(d1, d2);
@@ -215,7 +215,7 @@ TEST(store_create_list_resolve_round_trip)
         /* the manifest is one line of JSON as Ollama writes it, and its digest is its hash */
         char *raw = NULL;
         size_t len = 0;
-        CHECK_EQ_INT(core_file_read(m->manifest_path, &raw, &len, NULL), CORE_OK);
+        CHECK_EQ_INT(core_file_read(m->manifest_path, SIZE_MAX, &raw, &len, NULL), CORE_OK);
         if (raw) {
             const char *head = "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker."
                                "distribution.manifest.v2+json\",\"config\":{\"mediaType\":"
