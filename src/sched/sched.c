@@ -204,6 +204,16 @@ static void attach(sched *s, sched_entry *e, sched_req *r)
     if (r->has_ka) {
         e->ka_ns = r->ka_ns;
         e->ka_src = SCHED_KA_REQUEST;
+    } else if (e->ka_src != SCHED_KA_REQUEST) {
+        /* Only a request's value sticks; otherwise the keep-alive is that of the model this
+         * request named (several names can share one loaded file), else the server's. */
+        if (r->model_has_ka) {
+            e->ka_ns = r->model_ka_ns;
+            e->ka_src = SCHED_KA_MODEL;
+        } else {
+            e->ka_ns = s->cfg.keep_alive_ns;
+            e->ka_src = s->cfg.keep_alive_source;
+        }
     }
     if (r->warm) e->rec->warm_hits++;
     if (r->kind == SCHED_LOAD) {

@@ -195,6 +195,22 @@ def test_precedence_on_load():
         s.generate("param", keep_alive="20s", options=GREEDY)
         e = entry(s, "param:latest")
         assert e["keep_alive"] == "20s" and e["keep_alive_source"] == "request", e
+        unload(s, "param", "param:latest")
+        # two names on one loaded file: each request without keep_alive gets the keep-alive
+        # of the model it named (the entry keeps the name it was loaded under)...
+        s.generate("param", options=GREEDY)
+        s.generate("bare", options=GREEDY)
+        e = entry(s, "param:latest")
+        assert e["keep_alive"] == "2m0s" and e["keep_alive_source"] == "model", e
+        s.generate("plain", options=GREEDY)  # another file: param's entry is untouched
+        s.generate("param", options=GREEDY)
+        e = entry(s, "param:latest")
+        assert e["keep_alive"] == "7m0s" and e["keep_alive_source"] == "model", e
+        # ... until a request sets one: that sticks, whichever name comes next
+        s.generate("bare", keep_alive="20s", options=GREEDY)
+        s.generate("param", options=GREEDY)
+        e = entry(s, "param:latest")
+        assert e["keep_alive"] == "20s" and e["keep_alive_source"] == "request", e
     with ds.Server() as s:
         s.create("plain", ds.STORIES)
         s.generate("plain", options=GREEDY)
