@@ -10,24 +10,9 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "kernels/simd_avx2.h"
 
 // ---- helpers ----
-
-/* F16C conversion: the same value as kern_f16_to_f32 for every non-NaN half (checked
- * exhaustively in test_kern_convert), without a call per block. */
-static inline float f16(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
-
-static inline float hsum8(__m256 v)
-{
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
 
 /* 8 bytes at p, zero-extended to 8 int32 lanes. */
 static inline __m256i load8_u8(const uint8_t *p)
@@ -61,7 +46,7 @@ float kern_dot_f32_f32_avx2(int64_t n, const void *restrict w, const float *rest
     for (; i + 8 <= n; i += 8) {
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wf + i), _mm256_loadu_ps(x + i), a0);
     }
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    float sum = kern_avx2_hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     for (; i < n; i++) sum += wf[i] * x[i];
     return sum;
 }
@@ -81,8 +66,8 @@ float kern_dot_f32_f16_avx2(int64_t n, const void *restrict w, const float *rest
         __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i)));
         a0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), a0);
     }
-    float sum = hsum8(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) sum += f16(h[i]) * x[i];
+    float sum = kern_avx2_hsum8(_mm256_add_ps(a0, a1));
+    for (; i < n; i++) sum += kern_avx2_f16(h[i]) * x[i];
     return sum;
 }
 
@@ -99,7 +84,7 @@ float kern_dot_f32_bf16_avx2(int64_t n, const void *restrict w, const float *res
         a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v1, 16)),
                              _mm256_loadu_ps(x + i + 8), a1);
     }
-    float sum = hsum8(_mm256_add_ps(a0, a1));
+    float sum = kern_avx2_hsum8(_mm256_add_ps(a0, a1));
     for (; i < n; i++) sum += kern_bf16_to_f32(h[i]) * x[i];
     return sum;
 }
@@ -111,7 +96,7 @@ float kern_dot_f32_q8_0_avx2(int64_t n, const void *restrict w, const float *res
     const kern_block_q8_0 *b = w;
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
-        const __m256 d = _mm256_set1_ps(f16(b[i].d));
+        const __m256 d = _mm256_set1_ps(kern_avx2_f16(b[i].d));
         for (int j = 0; j < KERN_QK; j += 16) {
             __m256 w0 = _mm256_mul_ps(_mm256_cvtepi32_ps(load8_i8(b[i].qs + j)), d);
             __m256 w1 = _mm256_mul_ps(_mm256_cvtepi32_ps(load8_i8(b[i].qs + j + 8)), d);
@@ -119,7 +104,7 @@ float kern_dot_f32_q8_0_avx2(int64_t n, const void *restrict w, const float *res
             a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + 8), a1);
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 float kern_dot_f32_q4_0_avx2(int64_t n, const void *restrict w, const float *restrict x)
@@ -128,7 +113,7 @@ float kern_dot_f32_q4_0_avx2(int64_t n, const void *restrict w, const float *res
     const __m256i low = _mm256_set1_epi32(0x0F), eight = _mm256_set1_epi32(8);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
-        const __m256 d = _mm256_set1_ps(f16(b[i].d));
+        const __m256 d = _mm256_set1_ps(kern_avx2_f16(b[i].d));
         for (int j = 0; j < KERN_QK / 2; j += 8) {
             __m256i q = load8_u8(b[i].qs + j);
             __m256i q0 = _mm256_sub_epi32(_mm256_and_si256(q, low), eight);
@@ -139,7 +124,7 @@ float kern_dot_f32_q4_0_avx2(int64_t n, const void *restrict w, const float *res
             a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 // ---- Q4_K, Q6_K ----
@@ -150,7 +135,7 @@ float kern_dot_f32_q4_K_avx2(int64_t n, const void *restrict w, const float *res
     const __m256i low = _mm256_set1_epi32(0x0F);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        const float d = f16(b[i].d), min = f16(b[i].dmin);
+        const float d = kern_avx2_f16(b[i].d), min = kern_avx2_f16(b[i].dmin);
         const uint8_t *q = b[i].qs;
         for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
             uint8_t sc, m;
@@ -169,7 +154,7 @@ float kern_dot_f32_q4_K_avx2(int64_t n, const void *restrict w, const float *res
             }
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 float kern_dot_f32_q6_K_avx2(int64_t n, const void *restrict w, const float *restrict x)
@@ -180,7 +165,7 @@ float kern_dot_f32_q6_K_avx2(int64_t n, const void *restrict w, const float *res
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        const float d = f16(b[i].d);
+        const float d = kern_avx2_f16(b[i].d);
         const uint8_t *ql = b[i].ql, *qh = b[i].qh;
         const int8_t *sc = b[i].scales;
         for (int half = 0; half < 2; half++, ql += 64, qh += 32, sc += 8, x += 128) {
@@ -213,7 +198,7 @@ float kern_dot_f32_q6_K_avx2(int64_t n, const void *restrict w, const float *res
             }
         }
     }
-    return hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    return kern_avx2_hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
 // ---- Q4_1, Q5_0, Q5_1, Q5_K ----
@@ -224,7 +209,8 @@ float kern_dot_f32_q4_1_avx2(int64_t n, const void *restrict w, const float *res
     const __m256i low = _mm256_set1_epi32(0x0F);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
-        const __m256 d = _mm256_set1_ps(f16(b[i].d)), m = _mm256_set1_ps(f16(b[i].m));
+        const __m256 d = _mm256_set1_ps(kern_avx2_f16(b[i].d));
+        const __m256 m = _mm256_set1_ps(kern_avx2_f16(b[i].m));
         for (int j = 0; j < KERN_QK / 2; j += 8) {
             __m256i q = load8_u8(b[i].qs + j);
             __m256 w0 = _mm256_add_ps(
@@ -235,7 +221,7 @@ float kern_dot_f32_q4_1_avx2(int64_t n, const void *restrict w, const float *res
             a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 /* The 5th bits of elements j..j+7 of a Q5 block (bit j+lane of qh), as 0 or 16 per lane. */
@@ -260,7 +246,7 @@ float kern_dot_f32_q5_0_avx2(int64_t n, const void *restrict w, const float *res
     const __m256i low = _mm256_set1_epi32(0x0F), sixteen = _mm256_set1_epi32(16);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
-        const __m256 d = _mm256_set1_ps(f16(b[i].d));
+        const __m256 d = _mm256_set1_ps(kern_avx2_f16(b[i].d));
         const uint32_t qh = q5_qh(b[i].qh);
         for (int j = 0; j < KERN_QK / 2; j += 8) {
             __m256i q = load8_u8(b[i].qs + j);
@@ -272,7 +258,7 @@ float kern_dot_f32_q5_0_avx2(int64_t n, const void *restrict w, const float *res
             a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 float kern_dot_f32_q5_1_avx2(int64_t n, const void *restrict w, const float *restrict x)
@@ -281,7 +267,8 @@ float kern_dot_f32_q5_1_avx2(int64_t n, const void *restrict w, const float *res
     const __m256i low = _mm256_set1_epi32(0x0F);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
-        const __m256 d = _mm256_set1_ps(f16(b[i].d)), m = _mm256_set1_ps(f16(b[i].m));
+        const __m256 d = _mm256_set1_ps(kern_avx2_f16(b[i].d));
+        const __m256 m = _mm256_set1_ps(kern_avx2_f16(b[i].m));
         const uint32_t qh = q5_qh(b[i].qh);
         for (int j = 0; j < KERN_QK / 2; j += 8) {
             __m256i q = load8_u8(b[i].qs + j);
@@ -293,7 +280,7 @@ float kern_dot_f32_q5_1_avx2(int64_t n, const void *restrict w, const float *res
             a1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + j + KERN_QK / 2), a1);
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 float kern_dot_f32_q5_K_avx2(int64_t n, const void *restrict w, const float *restrict x)
@@ -302,7 +289,7 @@ float kern_dot_f32_q5_K_avx2(int64_t n, const void *restrict w, const float *res
     const __m256i low = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        const float d = f16(b[i].d), min = f16(b[i].dmin);
+        const float d = kern_avx2_f16(b[i].d), min = kern_avx2_f16(b[i].dmin);
         const uint8_t *q = b[i].qs;
         for (int is = 0; is < 8; is += 2, q += 32, x += 64) {
             uint8_t sc, m;
@@ -324,7 +311,7 @@ float kern_dot_f32_q5_K_avx2(int64_t n, const void *restrict w, const float *res
             }
         }
     }
-    return hsum8(_mm256_add_ps(a0, a1));
+    return kern_avx2_hsum8(_mm256_add_ps(a0, a1));
 }
 
 // ---- dequantization ----

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/internal.h"
+#include "kernels/simd_avx2.h"
 
 // ---- helpers ----
 
@@ -26,20 +27,6 @@ static inline void prefetch_lines(const char *p, size_t n)
 {
     for (size_t o = 0; o < n; o += 64)
         _mm_prefetch(p + o, _MM_HINT_T0);
-}
-
-static inline float f16(uint16_t h)
-{
-    return _cvtsh_ss(h);
-}
-
-static inline float hsum8(__m256 v)
-{
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
 }
 
 /* 8 int32 lanes, each the sum of 4 products of signed bytes x * y. */
@@ -58,6 +45,24 @@ static inline __m256i q4_unpack(const uint8_t *qs)
 }
 
 // ---- Q8_0, Q4_0 (x Q8_0) ----
+
+/* Half a Q6_K block (128 codes) as 4 x 32 unsigned bytes in 0..63: the low 4 bits from ql
+ * (64 bytes), the high 2 from qh (32 bytes); q[k] holds codes 32k .. 32k + 31. */
+static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i q[4])
+{
+    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
+    const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+    const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+    const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+    q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
+                           _mm256_slli_epi16(_mm256_and_si256(h, three), 4));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
+}
 
 /* A float at p, which the activation row's layout leaves unaligned in general. */
 static inline float ldf(const float *p)
@@ -121,10 +126,10 @@ float kern_dot_q_q8_0_avx2(int64_t n, const void *restrict w, const void *restri
     for (; i < nb; i++) {
         __m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)(const void *)x[i].qs),
                             _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[i].d) * ldf(dy + i)), _mm256_cvtepi32_ps(p0),
-                               acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(kern_avx2_f16(x[i].d) * ldf(dy + i)),
+                               _mm256_cvtepi32_ps(p0), acc0);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    return kern_avx2_hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 /* Unsigned codes: sum (q - 8) * y = sum q * y - 8 * sum y, the second term from the
@@ -160,14 +165,15 @@ float kern_dot_q_q4_0_avx2(int64_t n, const void *restrict w, const void *restri
             acc1 = _mm256_fmadd_ps(lane(s, j + 1), _mm256_cvtepi32_ps(p1), acc1);
         }
     }
-    float sum = hsum8(_mm256_add_ps(acc0, acc1)) - 8.0f * hsum8(corr);
+    float sum = kern_avx2_hsum8(_mm256_add_ps(acc0, acc1)) - 8.0f * kern_avx2_hsum8(corr);
     for (; i < nb; i++) {
         __m256i p0 = _mm256_madd_epi16(
             _mm256_maddubs_epi16(q4_unpack(x[i].qs),
                                  _mm256_loadu_si256((const __m256i *)(const void *)y[i].qs)),
             ones);
-        const float dxi = f16(x[i].d);
-        sum += dxi * ldf(dy + i) * hsum8(_mm256_cvtepi32_ps(p0)) - 8.0f * dxi * ldf(dsum + i);
+        const float dxi = kern_avx2_f16(x[i].d);
+        sum += dxi * ldf(dy + i) * kern_avx2_hsum8(_mm256_cvtepi32_ps(p0)) -
+               8.0f * dxi * ldf(dsum + i);
     }
     return sum;
 }
@@ -224,11 +230,11 @@ float kern_dot_q_q4_K_avx2(int64_t n, const void *restrict w, const void *restri
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
         }
-        const float d = y[i].d * f16(x[i].d), dmin = y[i].d * f16(x[i].dmin);
+        const float d = y[i].d * kern_avx2_f16(x[i].d), dmin = y[i].d * kern_avx2_f16(x[i].dmin);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
         summ_f += dmin * (float)_mm_cvtsi128_si32(pm);
     }
-    return hsum8(acc) - summ_f;
+    return kern_avx2_hsum8(acc) - summ_f;
 }
 
 /* pshufb masks picking int16 scale 2k (low 128-bit lane) and 2k+1 (high lane) in every word */
@@ -240,7 +246,6 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
 {
     const kern_block_q6_K *x = w;
     const kern_block_q8_K *y = a;
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
     const __m256i m32 = _mm256_set1_epi8(32);
     const __m256i g_q6_shuf[4] = {
         _mm256_setr_epi8(Q6_SHUF8(0), Q6_SHUF8(1)), _mm256_setr_epi8(Q6_SHUF8(2), Q6_SHUF8(3)),
@@ -257,21 +262,8 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
             /* the 8 scales as int16 in both 128-bit lanes; lane L of q[k] takes sc[2k + L] */
             const __m256i sc16 =
                 _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(s64)));
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
-                                   _mm256_slli_epi16(_mm256_and_si256(h, three), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, low),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
+            q6_unpack(ql, qh, q);
             for (int k = 0; k < 4; k++) {
                 const __m256i vy = _mm256_loadu_si256((const __m256i *)(const void *)(qy + 32 * k));
                 /* (q - 32) . y = q . y - 32 . y, both unsigned x signed */
@@ -281,9 +273,10 @@ float kern_dot_q_q6_K_avx2(int64_t n, const void *restrict w, const void *restri
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
             }
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * f16(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * kern_avx2_f16(x[i].d)),
+                              _mm256_cvtepi32_ps(sumi), acc);
     }
-    return hsum8(acc);
+    return kern_avx2_hsum8(acc);
 }
 
 // ---- four activation rows at once (prefill) ----
@@ -326,7 +319,7 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
     for (; i < nb; i++) {
         const __m256i xv = _mm256_loadu_si256((const __m256i *)(const void *)x[i].qs);
         const __m256i ax = _mm256_sign_epi8(xv, xv);
-        const float dxi = f16(x[i].d);
+        const float dxi = kern_avx2_f16(x[i].d);
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
@@ -335,7 +328,7 @@ void kern_dot_q_x4_q8_0_avx2(int64_t n, const void *restrict w, const void *rest
         }
     }
     for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]);
+        out[k] = kern_avx2_hsum8(acc[k]);
 }
 
 void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *restrict a,
@@ -372,7 +365,7 @@ void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *rest
     }
     for (; i < nb; i++) {
         const __m256i q = q4_unpack(x[i].qs);
-        const float dxi = f16(x[i].d);
+        const float dxi = kern_avx2_f16(x[i].d);
         for (int k = 0; k < 4; k++) {
             __m256i yv = _mm256_loadu_si256((const __m256i *)(const void *)y[k][i].qs);
             __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, yv), ones);
@@ -382,7 +375,7 @@ void kern_dot_q_x4_q4_0_avx2(int64_t n, const void *restrict w, const void *rest
         }
     }
     for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]) - 8.0f * (hsum8(corr[k]) + tail[k]);
+        out[k] = kern_avx2_hsum8(acc[k]) - 8.0f * (kern_avx2_hsum8(corr[k]) + tail[k]);
 }
 
 void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *restrict a,
@@ -418,7 +411,7 @@ void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *rest
                                                                      _mm256_madd_epi16(p1, s1)));
             }
         }
-        const float dx = f16(x[i].d), dminx = f16(x[i].dmin);
+        const float dx = kern_avx2_f16(x[i].d), dminx = kern_avx2_f16(x[i].dmin);
         for (int k = 0; k < 4; k++) {
             const __m128i b0 = _mm_loadu_si128((const __m128i *)(const void *)y[k][i].bsums);
             const __m128i b1 = _mm_loadu_si128((const __m128i *)(const void *)(y[k][i].bsums + 8));
@@ -431,7 +424,7 @@ void kern_dot_q_x4_q4_K_avx2(int64_t n, const void *restrict w, const void *rest
         }
     }
     for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]) - summ_f[k];
+        out[k] = kern_avx2_hsum8(acc[k]) - summ_f[k];
 }
 
 void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *restrict a,
@@ -439,7 +432,6 @@ void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *rest
 {
     const kern_block_q6_K *x = w;
     const kern_block_q8_K *y[4] = {ACT(0), ACT(1), ACT(2), ACT(3)};
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
     const __m256i m32 = _mm256_set1_epi8(32);
     const __m256i shuf[4] = {
         _mm256_setr_epi8(Q6_SHUF8(0), Q6_SHUF8(1)), _mm256_setr_epi8(Q6_SHUF8(2), Q6_SHUF8(3)),
@@ -456,21 +448,8 @@ void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *rest
             memcpy(&s64, x[i].scales + 8 * half, 8);
             const __m256i sc16 =
                 _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_cvtsi64_si128(s64)));
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
-            const __m256i h = _mm256_loadu_si256((const __m256i *)(const void *)qh);
             __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
-                                   _mm256_slli_epi16(_mm256_and_si256(h, three), 4));
-            q[1] = _mm256_or_si256(
-                _mm256_and_si256(l1, low),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), three), 4));
-            q[2] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), three), 4));
-            q[3] = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), three), 4));
+            q6_unpack(ql, qh, q);
             for (int j = 0; j < 4; j++) {
                 const __m256i s = _mm256_shuffle_epi8(sc16, shuf[j]);
                 for (int k = 0; k < 4; k++) {
@@ -482,12 +461,12 @@ void kern_dot_q_x4_q6_K_avx2(int64_t n, const void *restrict w, const void *rest
                 }
             }
         }
-        const float dx = f16(x[i].d);
+        const float dx = kern_avx2_f16(x[i].d);
         for (int k = 0; k < 4; k++) {
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(y[k][i].d * dx), _mm256_cvtepi32_ps(sumi[k]),
                                      acc[k]);
         }
     }
     for (int k = 0; k < 4; k++)
-        out[k] = hsum8(acc[k]);
+        out[k] = kern_avx2_hsum8(acc[k]);
 }

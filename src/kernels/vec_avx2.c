@@ -5,15 +5,7 @@
 #include <immintrin.h>
 
 #include "kernels/internal.h"
-
-static inline float hsum8(__m256 v)
-{
-    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-    lo = _mm_add_ps(lo, hi);
-    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
-    return _mm_cvtss_f32(lo);
-}
+#include "kernels/simd_avx2.h"
 
 // ---- attention over strided cache rows ----
 /* rows_dot keeps 4 rows' partial sums in 4 accumulators and reduces them together; rows_wsum
@@ -66,13 +58,13 @@ static inline __m128 hsum4x8(__m256 a, __m256 b, __m256 c, __m256 d)
             __m256 a = _mm256_setzero_ps();                                                  \
             int64_t i = 0;                                                                   \
             for (; i + 8 <= n; i += 8) a = _mm256_fmadd_ps(LOAD(r, i), _mm256_loadu_ps(q + i), a); \
-            float s = hsum8(a);                                                              \
+            float s = kern_avx2_hsum8(a);                                                    \
             for (; i < n; i++) s += q[i] * AT(r, i);                                         \
             out[p] = s * scale;                                                              \
         }                                                                                    \
     }                                                                                        \
                                                                                              \
-    void kern_rows_wsum_##T##_avx2(int64_t n_rows, int64_t n, const void *base,               \
+    void kern_rows_wsum_##T##_avx2(int64_t n_rows, int64_t n, const void *base,              \
                                    size_t stride, const float *w, float *out)                \
     {                                                                                        \
         const uint8_t *b = base;                                                             \
