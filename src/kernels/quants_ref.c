@@ -57,6 +57,19 @@ float kern_dot_f32_f32_ref(int64_t n, const void *restrict w, const float *restr
     return sum;
 }
 
+/* The dot of a row of 16-bit floats (F16 or BF16, converted by dq) with x, 32 at a time as
+ * the block types, with a partial last group (these rows may have any length). */
+static float dot_halves_ref(int64_t n, const uint16_t *h, kern_to_float_fn dq, const float *x)
+{
+    float buf[KERN_QK], sum = 0.0f;
+    for (int64_t i = 0; i < n; i += KERN_QK) {
+        int64_t m = n - i < KERN_QK ? n - i : KERN_QK;
+        dq(h + i, buf, m);
+        sum += kern_dot_block_ref(buf, x + i, m);
+    }
+    return sum;
+}
+
 void kern_to_float_f16_ref(const void *restrict src, float *restrict dst, int64_t n)
 {
     const uint16_t *h = src;
@@ -71,14 +84,7 @@ void kern_from_float_f16_ref(const float *restrict src, void *restrict dst, int6
 
 float kern_dot_f32_f16_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const uint16_t *h = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n; i += KERN_QK) {
-        int64_t m = n - i < KERN_QK ? n - i : KERN_QK;
-        kern_to_float_f16_ref(h + i, buf, m);
-        sum += kern_dot_block_ref(buf, x + i, m);
-    }
-    return sum;
+    return dot_halves_ref(n, w, kern_to_float_f16_ref, x);
 }
 
 void kern_to_float_bf16_ref(const void *restrict src, float *restrict dst, int64_t n)
@@ -95,14 +101,7 @@ void kern_from_float_bf16_ref(const float *restrict src, void *restrict dst, int
 
 float kern_dot_f32_bf16_ref(int64_t n, const void *restrict w, const float *restrict x)
 {
-    const uint16_t *h = w;
-    float buf[KERN_QK], sum = 0.0f;
-    for (int64_t i = 0; i < n; i += KERN_QK) {
-        int64_t m = n - i < KERN_QK ? n - i : KERN_QK;
-        kern_to_float_bf16_ref(h + i, buf, m);
-        sum += kern_dot_block_ref(buf, x + i, m);
-    }
-    return sum;
+    return dot_halves_ref(n, w, kern_to_float_bf16_ref, x);
 }
 
 // ---- Q4_0 ----
