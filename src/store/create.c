@@ -256,20 +256,31 @@ static int set_licenses(create_ctx *c, const store_create_req *req, core_err *er
     return CORE_OK;
 }
 
-/* JSON text as Go's json.Encoder writes it: compact, map keys sorted, a final newline. */
-static int add_json_layer(create_ctx *c, const char *mt, json_t *j, core_err *err)
+/* j as JSON text followed by a newline, as Go's json.Encoder ends what it writes (NULL, or
+ * NULL j, when out of memory); *len counts the newline. */
+static char *dumps_line(const json_t *j, size_t flags, size_t *len)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
-    if (!s) return core_err_set(err, CORE_NOMEM, "cannot encode %s", mt);
+    char *s = j ? json_dumps(j, flags) : NULL;
+    if (!s) return NULL;
     size_t n = strlen(s);
     char *t = realloc(s, n + 2);
     if (!t) {
         free(s);
-        return core_err_set(err, CORE_NOMEM, "out of memory");
+        return NULL;
     }
     t[n] = '\n';
     t[n + 1] = '\0';
-    int rc = add_text_layer(c, mt, t, n + 1, err);
+    *len = n + 1;
+    return t;
+}
+
+/* JSON text as Go's json.Encoder writes it: compact, map keys sorted, a final newline. */
+static int add_json_layer(create_ctx *c, const char *mt, json_t *j, core_err *err)
+{
+    size_t n;
+    char *t = dumps_line(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY, &n);
+    if (!t) return core_err_set(err, CORE_NOMEM, "cannot encode %s", mt);
+    int rc = add_text_layer(c, mt, t, n, err);
     free(t);
     return rc;
 }
@@ -332,23 +343,17 @@ static int add_config(create_ctx *c, store_layer *out, core_err *err)
          !json_object_set_new(o, "os", json_string("linux")) &&
          !json_object_set_new(rootfs, "type", json_string("layers")) &&
          !json_object_set(rootfs, "diff_ids", diff) && !json_object_set(o, "rootfs", rootfs);
-    char *s = ok ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    size_t n;
+    char *t = dumps_line(ok ? o : NULL, JSON_COMPACT | JSON_PRESERVE_ORDER, &n);
     json_decref(o);
     json_decref(fams);
     json_decref(diff);
     json_decref(rootfs);
-    if (!s) return core_err_set(err, CORE_NOMEM, "cannot encode the config");
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (!t) {
-        free(s);
-        return core_err_set(err, CORE_NOMEM, "out of memory");
-    }
-    t[n] = '\n';
+    if (!t) return core_err_set(err, CORE_NOMEM, "cannot encode the config");
     memset(out, 0, sizeof *out);
     snprintf(out->media_type, sizeof out->media_type, "%s", STORE_MT_CONFIG);
-    out->size = n + 1;
-    int rc = store_blob_put(c->s, t, n + 1, out->digest, NULL, err);
+    out->size = n;
+    int rc = store_blob_put(c->s, t, n, out->digest, NULL, err);
     free(t);
     return rc;
 }
