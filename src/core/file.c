@@ -25,7 +25,9 @@ int core_file_read(const char *path, size_t max, char **out, size_t *len, core_e
             core_buf_deinit(&b);
             return core_err_set(err, CORE_NOMEM, "%s: out of memory", path);
         }
-        ssize_t n = read(fd, b.data + b.len, 65536);
+        size_t want = 65536;
+        if (max - b.len < want) want = max - b.len + 1; /* one byte past max tells */
+        ssize_t n = read(fd, b.data + b.len, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             int e = errno;

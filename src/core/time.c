@@ -1,4 +1,5 @@
 /* time.c — clocks and RFC 3339 formatting. */
+#include <errno.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -23,7 +24,7 @@ void core_sleep_ns(int64_t ns)
     if (ns <= 0) return;
     struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000LL),
                           .tv_nsec = (long)(ns % 1000000000LL)};
-    while (nanosleep(&ts, &ts) != 0) {
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
 
